@@ -1,0 +1,3 @@
+//! `warden`: the command line.
+
+fn main() {}

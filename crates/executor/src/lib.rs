@@ -1,0 +1,3 @@
+//! Runs an authorised pytest command with a hard deadline, a fixed memory bound and exact result parsing.
+//!
+//! (Being built: see the open issues.)

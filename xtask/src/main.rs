@@ -1,0 +1,3 @@
+//! `cargo xtask`: repository chores.
+
+fn main() {}
