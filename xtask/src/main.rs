@@ -1,3 +1,53 @@
-//! `cargo xtask`: repository chores.
+//! `cargo xtask`: Warden's repository chores, written in Rust rather than shell scripts.
+//!
+//! - `cargo xtask boundary`: the governance boundary audit.
 
-fn main() {}
+mod boundary;
+
+use std::process::ExitCode;
+
+use camino::Utf8Path;
+use clap::{Parser, Subcommand};
+
+/// Warden's repository chores.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    command: Chore,
+}
+
+#[derive(Debug, Subcommand)]
+enum Chore {
+    /// Check that only the facade depends on the governance crate, and does not re-export it
+    /// wholesale (rules: [workspace.metadata.boundary] in the root Cargo.toml).
+    Boundary,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum XtaskError {
+    #[error(transparent)]
+    Boundary(#[from] boundary::BoundaryError),
+}
+
+/// The workspace root: xtask's own manifest sits one level below it.
+fn project_root() -> &'static Utf8Path {
+    let manifest_dir = Utf8Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir.parent().unwrap_or(manifest_dir)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let root = project_root();
+    let result: Result<(), XtaskError> = match cli.command {
+        Chore::Boundary => boundary::run(root).map_err(Into::into),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // Every message already names its cause, so the source chain is not repeated.
+            eprintln!("xtask: error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
