@@ -1,8 +1,13 @@
 //! `cargo xtask`: Warden's repository chores, written in Rust rather than shell scripts.
 //!
+//! - `cargo xtask test`: the whole test suite (what CI runs): a Python virtualenv with pytest,
+//!   then fmt, the boundary audit, clippy, tests, docs and benchmark builds.
 //! - `cargo xtask boundary`: the governance boundary audit.
 
 mod boundary;
+mod process;
+mod test;
+mod venv;
 
 use std::process::ExitCode;
 
@@ -22,12 +27,16 @@ enum Chore {
     /// Check that only the facade depends on the governance crate, and does not re-export it
     /// wholesale (rules: [workspace.metadata.boundary] in the root Cargo.toml).
     Boundary,
+    /// Run the whole test suite: venv, fmt, boundary, clippy, tests, docs, benchmark builds.
+    Test,
 }
 
 #[derive(Debug, thiserror::Error)]
 enum XtaskError {
     #[error(transparent)]
     Boundary(#[from] boundary::BoundaryError),
+    #[error(transparent)]
+    Test(#[from] test::TestError),
 }
 
 /// The workspace root: xtask's own manifest sits one level below it.
@@ -41,6 +50,7 @@ fn main() -> ExitCode {
     let root = project_root();
     let result: Result<(), XtaskError> = match cli.command {
         Chore::Boundary => boundary::run(root).map_err(Into::into),
+        Chore::Test => test::run(root).map_err(Into::into),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
