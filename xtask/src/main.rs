@@ -3,8 +3,10 @@
 //! - `cargo xtask test`: the whole test suite (what CI runs): a Python virtualenv with pytest,
 //!   then fmt, the boundary audit, clippy, tests, docs and benchmark builds.
 //! - `cargo xtask boundary`: the governance boundary audit.
+//! - `cargo xtask demo`: Warden on the bundled example project, doubling as a smoke test.
 
 mod boundary;
+mod demo;
 mod process;
 mod test;
 mod venv;
@@ -29,6 +31,8 @@ enum Chore {
     Boundary,
     /// Run the whole test suite: venv, fmt, boundary, clippy, tests, docs, benchmark builds.
     Test,
+    /// Show `warden` deciding requests against examples/demo; fails on any surprise.
+    Demo,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +41,8 @@ enum XtaskError {
     Boundary(#[from] boundary::BoundaryError),
     #[error(transparent)]
     Test(#[from] test::TestError),
+    #[error(transparent)]
+    Demo(#[from] demo::DemoError),
 }
 
 /// The workspace root: xtask's own manifest sits one level below it.
@@ -51,6 +57,7 @@ fn main() -> ExitCode {
     let result: Result<(), XtaskError> = match cli.command {
         Chore::Boundary => boundary::run(root).map_err(Into::into),
         Chore::Test => test::run(root).map_err(Into::into),
+        Chore::Demo => demo::run(root).map_err(Into::into),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
