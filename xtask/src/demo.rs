@@ -3,7 +3,8 @@
 //! The demo is a script of [`Step`]s run against a temporary copy of the project (some steps
 //! plant hostile files, and the repository must stay clean). Each request states the decision
 //! it expects, so the demo is also a smoke test of the real binary: any surprise makes it fail.
-//! To show more, add steps to [`script`] (and, for new kinds of request, a [`Step`] variant).
+//! To show more, add steps to [`script`] (and, for new kinds of request, a [`Step`] variant;
+//! steps that run pytest get their interpreter from `crate::venv::ensure`).
 
 use std::fs;
 use std::io::{self, BufReader};
