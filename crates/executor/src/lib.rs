@@ -1,3 +1,8 @@
 //! Runs an authorised pytest command with a hard deadline, a fixed memory bound and exact result parsing.
 //!
 //! (Being built: see the open issues.)
+
+mod capture;
+mod evidence;
+
+pub use evidence::{CollectionError, LeakedProcess, ResultsSource, RunEvidence, RunOutcome};
