@@ -4,5 +4,6 @@
 
 mod capture;
 mod evidence;
+pub mod lines;
 
 pub use evidence::{CollectionError, LeakedProcess, ResultsSource, RunEvidence, RunOutcome};

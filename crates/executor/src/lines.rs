@@ -1,0 +1,1200 @@
+//! Streaming parsers for pytest's terminal output, fed chunk by chunk as the process writes.
+//!
+//! [`LineParser`] reads the whole standard output of `pytest -v -rA` line by line (each line
+//! bounded by [`MAX_LINE_BYTES`]; longer lines are cut for parsing only) and keeps what Warden
+//! needs when there is no JUnit report, or to cross-check one: the per-test results of the `-v`
+//! progress lines and the `-rA` short summary, the final counts line, collection errors, the
+//! reason for an interruption, and the test that has started but not finished (the test that
+//! was running when a deadline hit).
+//!
+//! It is section-aware: result lines count only in the progress section (after `test session
+//! starts`) and in the short test summary, so a test's captured output, which pytest prints in
+//! the `FAILURES`/`PASSES` sections, cannot pose as a result. A test that writes to the terminal
+//! with capture disabled can still print anything; the JUnit report, which never contains test
+//! output, is therefore Warden's primary source of per-test results.
+//!
+//! ```
+//! use warden_executor::lines::LineParser;
+//! use warden_taxonomy::TestOutcome;
+//!
+//! let mut parser = LineParser::new();
+//! parser.feed(b"============ test session starts ============\n");
+//! parser.feed(b"collected 2 items\n\ntests/test_a.py::test_ok PASSED   [ 50%]\n");
+//! parser.feed(b"tests/test_a.py::test_hang ");
+//! assert_eq!(parser.running_test(), Some("tests/test_a.py::test_hang"));
+//! parser.finish();
+//! assert_eq!(parser.tests()[0].outcome, TestOutcome::Passed);
+//! assert_eq!(parser.collected(), Some(2));
+//! ```
+
+use std::collections::HashMap;
+
+use camino::{Utf8Path, Utf8PathBuf};
+use warden_taxonomy::{TestCounts, TestOutcome, TestResult};
+
+use crate::evidence::CollectionError;
+
+/// Lines longer than this are cut to this many bytes before parsing (the capture still counts
+/// and hashes every byte). pytest's own lines are far shorter; only test output is this long.
+pub const MAX_LINE_BYTES: usize = 8 * 1024;
+
+/// Per-run bound on test records kept from the stream; further tests are only counted.
+pub(crate) const MAX_TEST_RECORDS: usize = 100_000;
+
+/// Bound on one kept message, in characters.
+pub(crate) const MAX_MESSAGE_CHARS: usize = 1_000;
+
+/// Bound on the collection errors kept per run.
+pub(crate) const MAX_COLLECTION_ERRORS: usize = 200;
+
+/// Splits a byte stream into lines of bounded length.
+#[derive(Debug, Default)]
+pub(crate) struct LineSplitter {
+    pending: Vec<u8>,
+    overlong: bool,
+}
+
+impl LineSplitter {
+    /// Feeds bytes, calling `on_line` with every complete line (without its `\n` or `\r\n`).
+    pub(crate) fn feed(&mut self, mut bytes: &[u8], mut on_line: impl FnMut(&[u8])) {
+        while let Some(i) = bytes.iter().position(|b| *b == b'\n') {
+            let segment = &bytes[..i];
+            if self.pending.is_empty() && !self.overlong {
+                on_line(strip_cr(&segment[..segment.len().min(MAX_LINE_BYTES)]));
+            } else {
+                self.append(segment);
+                on_line(strip_cr(&self.pending));
+                self.pending.clear();
+                self.overlong = false;
+            }
+            bytes = &bytes[i + 1..];
+        }
+        self.append(bytes);
+    }
+
+    /// The unterminated last line, if any (a process killed mid-line leaves one).
+    pub(crate) fn finish(&mut self, mut on_line: impl FnMut(&[u8])) {
+        if !self.pending.is_empty() || self.overlong {
+            on_line(strip_cr(&self.pending));
+        }
+        self.pending.clear();
+        self.overlong = false;
+    }
+
+    fn append(&mut self, bytes: &[u8]) {
+        let room = MAX_LINE_BYTES - self.pending.len();
+        if bytes.len() > room {
+            self.overlong = true;
+        }
+        self.pending
+            .extend_from_slice(&bytes[..bytes.len().min(room)]);
+    }
+}
+
+fn strip_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// Where in pytest's report a line is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Section {
+    /// Before `test session starts` (or output that is not pytest's at all).
+    Preamble,
+    /// Collection and the `-v` progress lines.
+    Progress,
+    /// The `ERRORS` section, which explains collection and setup/teardown errors.
+    Errors,
+    /// `short test summary info`.
+    ShortSummary,
+    /// Any other section (`FAILURES`, `PASSES`, warnings, ...): test output lives here.
+    Other,
+}
+
+/// Streaming parser of `pytest -v -rA` standard output. See the [module docs](self).
+#[derive(Debug)]
+pub struct LineParser {
+    splitter: LineSplitter,
+    state: State,
+}
+
+#[derive(Debug)]
+struct State {
+    root: Option<Utf8PathBuf>,
+    section: Section,
+    session_started: bool,
+    collected: Option<u64>,
+    tests: Vec<TestResult>,
+    index: HashMap<String, usize>,
+    tests_omitted: u64,
+    running: Option<String>,
+    summary: Option<TestCounts>,
+    interruption: Option<String>,
+    internal_error: Option<String>,
+    collection_errors: Vec<CollectionError>,
+    collecting: Option<(String, ExceptionTracker)>,
+    finished: u64,
+    failures: u64,
+}
+
+impl Default for LineParser {
+    fn default() -> Self {
+        LineParser::new()
+    }
+}
+
+impl LineParser {
+    /// A parser at the start of a stream.
+    pub fn new() -> Self {
+        LineParser {
+            splitter: LineSplitter::default(),
+            state: State {
+                root: None,
+                section: Section::Preamble,
+                session_started: false,
+                collected: None,
+                tests: Vec::new(),
+                index: HashMap::new(),
+                tests_omitted: 0,
+                running: None,
+                summary: None,
+                interruption: None,
+                internal_error: None,
+                collection_errors: Vec::new(),
+                collecting: None,
+                finished: 0,
+                failures: 0,
+            },
+        }
+    }
+
+    /// A parser that reports paths in error messages relative to `root` (the directory pytest
+    /// ran in) where it can.
+    pub(crate) fn with_root(root: &Utf8Path) -> Self {
+        let mut parser = LineParser::new();
+        parser.state.root = Some(root.to_owned());
+        parser
+    }
+
+    /// Feeds the next bytes of the stream, in chunks of any size.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        let state = &mut self.state;
+        self.splitter
+            .feed(bytes, |line| state.on_line(&String::from_utf8_lossy(line)));
+    }
+
+    /// Ends the stream: parses a last unterminated line, such as the node id pytest printed
+    /// before a test that never finished.
+    pub fn finish(&mut self) {
+        let state = &mut self.state;
+        self.splitter
+            .finish(|line| state.on_line(&String::from_utf8_lossy(line)));
+        state.close_collect_block();
+    }
+
+    /// Per-test results seen so far, in order of first appearance, one per node id (the last
+    /// outcome reported for a node id wins). Collection errors appear as `error` results whose
+    /// node id is the file that failed to collect.
+    pub fn tests(&self) -> &[TestResult] {
+        &self.state.tests
+    }
+
+    /// Tests seen beyond the record bound (counted, not kept).
+    pub fn tests_omitted(&self) -> u64 {
+        self.state.tests_omitted
+    }
+
+    /// The counts of pytest's final summary line (`=== 1 failed, 2 passed in 0.1s ===`), once
+    /// it has been printed.
+    pub fn summary(&self) -> Option<TestCounts> {
+        self.state.summary
+    }
+
+    /// The test that has started but not yet reported an outcome.
+    pub fn running_test(&self) -> Option<&str> {
+        self.state.running.as_deref()
+    }
+
+    /// The number of tests pytest collected (or selected), once it said so.
+    pub fn collected(&self) -> Option<u64> {
+        self.state.collected
+    }
+
+    /// Outcomes reported so far on progress lines (for live progress).
+    pub fn finished_count(&self) -> u64 {
+        self.state.finished
+    }
+
+    /// Failed or errored outcomes reported so far on progress lines.
+    pub fn failure_count(&self) -> u64 {
+        self.state.failures
+    }
+
+    /// Whether pytest printed its `test session starts` header (it got as far as running).
+    pub fn session_started(&self) -> bool {
+        self.state.session_started
+    }
+
+    /// Files that failed to collect, with the error pytest gave.
+    pub fn collection_errors(&self) -> &[CollectionError] {
+        &self.state.collection_errors
+    }
+
+    /// The text of pytest's `!!! Interrupted: ... !!!` line, if it printed one.
+    pub fn interruption(&self) -> Option<&str> {
+        self.state.interruption.as_deref()
+    }
+
+    /// The exception of an `INTERNALERROR>` report on this stream, if any.
+    pub(crate) fn internal_error(&self) -> Option<&str> {
+        self.state.internal_error.as_deref()
+    }
+}
+
+impl State {
+    fn on_line(&mut self, line: &str) {
+        if let Some(rest) = line.strip_prefix("INTERNALERROR> ") {
+            if is_exception_line(rest.trim()) {
+                self.internal_error = Some(truncate(rest.trim()));
+            }
+            return;
+        }
+        if let Some(title) = banner(line, '=') {
+            self.on_section(title);
+            return;
+        }
+        if let Some(text) = banner(line, '!') {
+            self.interruption = Some(truncate(text));
+            return;
+        }
+        match self.section {
+            Section::Preamble | Section::Other => {}
+            Section::Progress => self.on_progress_line(line),
+            Section::Errors => self.on_errors_line(line),
+            Section::ShortSummary => self.on_short_summary_line(line),
+        }
+    }
+
+    fn on_section(&mut self, title: &str) {
+        self.close_collect_block();
+        self.running = None;
+        self.section = match title {
+            "test session starts" => {
+                self.session_started = true;
+                Section::Progress
+            }
+            "ERRORS" => Section::Errors,
+            "short test summary info" => Section::ShortSummary,
+            _ => {
+                if let Some(counts) = parse_summary(title) {
+                    self.summary = Some(counts);
+                }
+                Section::Other
+            }
+        };
+    }
+
+    fn on_progress_line(&mut self, line: &str) {
+        if let Some(n) = parse_collected(line) {
+            self.collected = Some(n);
+            return;
+        }
+        match parse_progress_line(line) {
+            Some(Progress::Started(nodeid)) => self.running = Some(nodeid.to_owned()),
+            Some(Progress::Finished {
+                nodeid,
+                outcome,
+                reason,
+            }) => {
+                let nodeid = match nodeid {
+                    Some(id) => id.to_owned(),
+                    None => match self.running.take() {
+                        Some(id) => id,
+                        None => return,
+                    },
+                };
+                self.running = None;
+                self.finished += 1;
+                if outcome.is_failure() {
+                    self.failures += 1;
+                }
+                self.record(&nodeid, outcome, reason.map(truncate), true);
+            }
+            None => {}
+        }
+    }
+
+    fn on_errors_line(&mut self, line: &str) {
+        if let Some(title) = banner(line, '_') {
+            self.close_collect_block();
+            if let Some(path) = title.strip_prefix("ERROR collecting ") {
+                self.collecting = Some((path.trim().to_owned(), ExceptionTracker::default()));
+            }
+            return;
+        }
+        if let Some((_, tracker)) = &mut self.collecting {
+            tracker.feed(line);
+        }
+    }
+
+    fn close_collect_block(&mut self) {
+        let Some((path, tracker)) = self.collecting.take() else {
+            return;
+        };
+        let (message, syntax_error) = tracker.conclude(self.root.as_deref());
+        let message = message.unwrap_or_else(|| "collection failure".to_owned());
+        self.record(&path, TestOutcome::Error, Some(message.clone()), true);
+        self.add_collection_error(CollectionError {
+            path: Some(path),
+            message,
+            syntax_error,
+            conftest: false,
+        });
+    }
+
+    fn add_collection_error(&mut self, error: CollectionError) {
+        if let Some(known) = self
+            .collection_errors
+            .iter_mut()
+            .find(|e| e.path == error.path && e.conftest == error.conftest)
+        {
+            if known.message == "collection failure" {
+                *known = error;
+            }
+            return;
+        }
+        if self.collection_errors.len() < MAX_COLLECTION_ERRORS {
+            self.collection_errors.push(error);
+        }
+    }
+
+    fn on_short_summary_line(&mut self, line: &str) {
+        let Some((word, rest)) = line.split_once(' ') else {
+            return;
+        };
+        let Some(outcome) = outcome_word(word) else {
+            return;
+        };
+        if outcome == TestOutcome::Skipped {
+            // `SKIPPED [n] path:line: reason` names a location, not a test.
+            return;
+        }
+        let Some(end) = nodeid_end(rest) else {
+            return;
+        };
+        let nodeid = &rest[..end];
+        let after = rest[end..].trim_start();
+        let message = after
+            .strip_prefix("- ")
+            .unwrap_or(after)
+            .trim()
+            .to_owned();
+        let message = (!message.is_empty()).then(|| truncate(&message));
+        if !nodeid.contains("::") {
+            if outcome == TestOutcome::Error {
+                // A file that failed to collect.
+                let message = message.unwrap_or_else(|| "collection failure".to_owned());
+                self.record(nodeid, outcome, Some(message.clone()), false);
+                self.add_collection_error(CollectionError {
+                    path: Some(nodeid.to_owned()),
+                    message,
+                    syntax_error: false,
+                    conftest: false,
+                });
+            }
+            return;
+        }
+        // The short summary groups lines by outcome, not by time, so it never overrides an
+        // outcome seen on a progress line; it adds messages and tests the progress lines missed
+        // (e.g. a result glued to output printed with capture disabled).
+        self.record(nodeid, outcome, message, false);
+    }
+
+    /// Records a result. `authoritative` results (progress lines) replace an earlier outcome
+    /// for the same node id (last wins); others only fill in what is missing.
+    fn record(
+        &mut self,
+        nodeid: &str,
+        outcome: TestOutcome,
+        message: Option<String>,
+        authoritative: bool,
+    ) {
+        if let Some(&i) = self.index.get(nodeid) {
+            let test = &mut self.tests[i];
+            if authoritative {
+                test.outcome = outcome;
+                if message.is_some() {
+                    test.message = message;
+                }
+            } else if test.message.is_none() && test.outcome == outcome {
+                test.message = message;
+            }
+            return;
+        }
+        if self.tests.len() >= MAX_TEST_RECORDS {
+            self.tests_omitted += 1;
+            return;
+        }
+        self.index.insert(nodeid.to_owned(), self.tests.len());
+        self.tests.push(TestResult {
+            nodeid: nodeid.to_owned(),
+            outcome,
+            message,
+            duration_ms: None,
+        });
+    }
+}
+
+/// One parsed progress line.
+#[derive(Debug, PartialEq, Eq)]
+enum Progress<'a> {
+    /// `nodeid ` printed before the test runs (or followed by the test's own output).
+    Started(&'a str),
+    /// An outcome; `nodeid` is `None` when the outcome word was glued to test output and
+    /// belongs to the running test.
+    Finished {
+        nodeid: Option<&'a str>,
+        outcome: TestOutcome,
+        reason: Option<&'a str>,
+    },
+}
+
+const OUTCOME_WORDS: [(&str, TestOutcome); 6] = [
+    ("PASSED", TestOutcome::Passed),
+    ("FAILED", TestOutcome::Failed),
+    ("ERROR", TestOutcome::Error),
+    ("SKIPPED", TestOutcome::Skipped),
+    ("XFAIL", TestOutcome::Xfailed),
+    ("XPASS", TestOutcome::Xpassed),
+];
+
+fn outcome_word(word: &str) -> Option<TestOutcome> {
+    OUTCOME_WORDS
+        .iter()
+        .find(|(w, _)| *w == word)
+        .map(|(_, o)| *o)
+}
+
+/// `runtime/tests/test_a.py::test_x[1] PASSED   [ 50%]`, `... SKIPPED (reason)   [ 60%]`,
+/// a bare `nodeid ` (started), pytest-xdist's `[gw0] [ 50%] PASSED nodeid`, or output glued to
+/// an outcome: `some output PASSED   [100%]`.
+fn parse_progress_line(line: &str) -> Option<Progress<'_>> {
+    let line = line.trim_end();
+    if let Some(rest) = line.strip_prefix("[gw") {
+        return parse_xdist_line(rest);
+    }
+    let (body, had_progress) = match strip_progress_suffix(line) {
+        Some(body) => (body, true),
+        None => (line, false),
+    };
+    if let Some(end) = nodeid_end(body).filter(|end| body[..*end].contains("::")) {
+        let nodeid = &body[..end];
+        let rest = body[end..].trim_start();
+        if rest.is_empty() {
+            return Some(Progress::Started(nodeid));
+        }
+        if let Some((outcome, reason)) = leading_outcome(rest) {
+            return Some(Progress::Finished {
+                nodeid: Some(nodeid),
+                outcome,
+                reason,
+            });
+        }
+        if had_progress && let Some(outcome) = trailing_outcome(rest) {
+            return Some(Progress::Finished {
+                nodeid: Some(nodeid),
+                outcome,
+                reason: None,
+            });
+        }
+        return Some(Progress::Started(nodeid));
+    }
+    if had_progress && let Some(outcome) = trailing_outcome(body) {
+        return Some(Progress::Finished {
+            nodeid: None,
+            outcome,
+            reason: None,
+        });
+    }
+    None
+}
+
+fn parse_xdist_line(rest: &str) -> Option<Progress<'_>> {
+    // `N] [ 50%] PASSED nodeid`
+    let (_, rest) = rest.split_once("] ")?;
+    let rest = match rest.strip_prefix('[') {
+        Some(r) => r.split_once("] ")?.1,
+        None => rest,
+    };
+    let (word, nodeid) = rest.split_once(' ')?;
+    let outcome = outcome_word(word)?;
+    let end = nodeid_end(nodeid)?;
+    Some(Progress::Finished {
+        nodeid: Some(&nodeid[..end]),
+        outcome,
+        reason: None,
+    })
+}
+
+/// Strips pytest's right-aligned progress indicator (`[ 50%]` or, in `count` style, `[3/17]`).
+fn strip_progress_suffix(line: &str) -> Option<&str> {
+    let inner_start = line.rfind('[')?;
+    let inner = line[inner_start + 1..].strip_suffix(']')?.trim();
+    let is_progress = match inner.strip_suffix('%') {
+        Some(pct) => !pct.is_empty() && pct.bytes().all(|b| b.is_ascii_digit()),
+        None => match inner.split_once('/') {
+            Some((a, b)) => {
+                !a.is_empty()
+                    && !b.is_empty()
+                    && a.bytes().all(|c| c.is_ascii_digit())
+                    && b.bytes().all(|c| c.is_ascii_digit())
+            }
+            None => false,
+        },
+    };
+    is_progress.then(|| line[..inner_start].trim_end())
+}
+
+/// `PASSED`, `SKIPPED (reason)`, ... at the start of `rest`.
+fn leading_outcome(rest: &str) -> Option<(TestOutcome, Option<&str>)> {
+    let (word, after) = match rest.split_once(' ') {
+        Some((w, a)) => (w, a.trim()),
+        None => (rest, ""),
+    };
+    let outcome = outcome_word(word)?;
+    if after.is_empty() {
+        return Some((outcome, None));
+    }
+    let reason = after.strip_prefix('(')?.strip_suffix(')')?;
+    Some((outcome, Some(reason)))
+}
+
+/// An outcome word at the very end of `text` (possibly glued to output before it).
+fn trailing_outcome(text: &str) -> Option<TestOutcome> {
+    OUTCOME_WORDS
+        .iter()
+        .find(|(w, _)| text.ends_with(w))
+        .map(|(_, o)| *o)
+}
+
+/// The end of the node id that starts `text`: the first space outside `[...]` parameter
+/// brackets (parameter ids may contain spaces), or the end of `text`.
+fn nodeid_end(text: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    for (i, c) in text.char_indices() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth = depth.saturating_sub(1),
+            ' ' if depth == 0 => return (i > 0).then_some(i),
+            _ => {}
+        }
+    }
+    (!text.is_empty()).then_some(text.len())
+}
+
+/// `collected 17 items`, `collecting ... collected 1 item / 2 errors`,
+/// `collected 3 items / 1 deselected / 2 selected`.
+fn parse_collected(line: &str) -> Option<u64> {
+    let rest = line
+        .strip_prefix("collecting ... ")
+        .unwrap_or(line)
+        .strip_prefix("collected ")?;
+    let count = leading_number(rest)?;
+    let selected = rest
+        .split(" / ")
+        .find_map(|part| part.trim().strip_suffix(" selected").and_then(leading_number));
+    Some(selected.unwrap_or(count))
+}
+
+fn leading_number(text: &str) -> Option<u64> {
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    text[..digits].parse().ok()
+}
+
+/// The title of a pytest separator line: `=== title ===` (or with `_`, `!`, `-`).
+fn banner(line: &str, ch: char) -> Option<&str> {
+    let line = line.trim_end();
+    let inner = line.strip_prefix(ch)?.strip_suffix(ch)?;
+    let inner = inner.trim_start_matches(ch).trim_end_matches(ch);
+    let title = inner.strip_prefix(' ')?.strip_suffix(' ')?;
+    (!title.is_empty()).then_some(title)
+}
+
+/// pytest's final counts: `2 failed, 11 passed, 1 skipped, 2 errors in 0.08s` (optionally
+/// followed by ` (0:01:02)`), or `no tests ran in 0.01s`.
+pub(crate) fn parse_summary(title: &str) -> Option<TestCounts> {
+    let (parts, time) = title.rsplit_once(" in ")?;
+    let time = time.split(" (").next()?;
+    let secs = time.strip_suffix('s')?;
+    if secs.is_empty() || !secs.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return None;
+    }
+    let mut counts = TestCounts::default();
+    if parts == "no tests ran" {
+        return Some(counts);
+    }
+    let mut known = false;
+    for part in parts.split(", ") {
+        let (n, word) = part.split_once(' ')?;
+        let n: u64 = n.parse().ok()?;
+        let slot = match word {
+            "passed" => &mut counts.passed,
+            "failed" => &mut counts.failed,
+            "error" | "errors" => &mut counts.errors,
+            "skipped" => &mut counts.skipped,
+            "xfailed" => &mut counts.xfailed,
+            "xpassed" => &mut counts.xpassed,
+            // warnings, deselected, reruns, subtests...: not outcomes of tests.
+            _ => continue,
+        };
+        *slot += n;
+        known = true;
+    }
+    known.then_some(counts)
+}
+
+/// Follows a traceback and remembers the exception it ends with (pytest's `E   ` lines).
+#[derive(Debug, Default)]
+pub(crate) struct ExceptionTracker {
+    exception: Option<String>,
+    syntax_location: Option<(String, String)>,
+    first_line: Option<String>,
+}
+
+impl ExceptionTracker {
+    pub(crate) fn feed(&mut self, line: &str) {
+        if let Some(content) = line.strip_prefix('E')
+            && content.starts_with([' ', '\t'])
+        {
+            let content = content.trim();
+            if let Some(location) = content.strip_prefix("File \"") {
+                if let Some((path, rest)) = location.split_once("\", line ") {
+                    let line_no: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                    self.syntax_location = Some((path.to_owned(), line_no));
+                }
+            } else if is_exception_line(content) {
+                self.exception = Some(truncate(content));
+            }
+            return;
+        }
+        let trimmed = line.trim();
+        if self.first_line.is_none() && !trimmed.is_empty() {
+            self.first_line = Some(truncate(trimmed));
+        }
+    }
+
+    /// The error message (the exception line, or the first line of the report) and whether
+    /// it is a syntax error.
+    pub(crate) fn conclude(self, root: Option<&Utf8Path>) -> (Option<String>, bool) {
+        let Some(exception) = self.exception else {
+            return (self.first_line, false);
+        };
+        let name = exception.split(':').next().unwrap_or_default();
+        let name = name.rsplit('.').next().unwrap_or(name);
+        let syntax = matches!(name, "SyntaxError" | "IndentationError" | "TabError");
+        let message = match (syntax, self.syntax_location) {
+            (true, Some((path, line))) => {
+                let path = relative_to(root, &path);
+                truncate(&format!("{exception} ({path}, line {line})"))
+            }
+            _ => exception,
+        };
+        (Some(message), syntax)
+    }
+}
+
+/// `path` relative to `root` when it lies inside it (component-wise), else unchanged.
+pub(crate) fn relative_to(root: Option<&Utf8Path>, path: &str) -> String {
+    root.and_then(|root| Utf8Path::new(path).strip_prefix(root).ok())
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| path.to_owned())
+}
+
+/// `ValueError: bad`, `ModuleNotFoundError: No module named 'x'`, `pkg.Error: y`,
+/// `KeyboardInterrupt`.
+pub(crate) fn is_exception_line(content: &str) -> bool {
+    let (name, rest) = match content.split_once(':') {
+        Some((name, rest)) => (name, Some(rest)),
+        None => (content, None),
+    };
+    let Some(first) = name.chars().next() else {
+        return false;
+    };
+    let identifier = (first.is_ascii_alphabetic() || first == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+    if !identifier || !name.chars().any(|c| c.is_ascii_uppercase()) {
+        return false;
+    }
+    match rest {
+        Some(rest) => rest.is_empty() || rest.starts_with(' '),
+        None => ["Error", "Exception", "Interrupt", "Exit"]
+            .iter()
+            .any(|suffix| name.ends_with(suffix)),
+    }
+}
+
+/// Cuts `text` to [`MAX_MESSAGE_CHARS`] characters.
+pub(crate) fn truncate(text: &str) -> String {
+    match text.char_indices().nth(MAX_MESSAGE_CHARS) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
+/// Scans pytest's standard error for what only appears there: a conftest that failed to load,
+/// a missing pytest module, usage errors, and the last line (for crashes).
+#[derive(Debug, Default)]
+pub(crate) struct StderrScanner {
+    splitter: LineSplitter,
+    root: Option<Utf8PathBuf>,
+    pytest_missing: bool,
+    conftest: Option<(String, ExceptionTracker)>,
+    conftest_errors: Vec<CollectionError>,
+    usage_error: Option<String>,
+    internal_error: Option<String>,
+    last_line: Option<String>,
+}
+
+impl StderrScanner {
+    pub(crate) fn with_root(root: &Utf8Path) -> Self {
+        StderrScanner {
+            root: Some(root.to_owned()),
+            ..StderrScanner::default()
+        }
+    }
+
+    pub(crate) fn feed(&mut self, bytes: &[u8]) {
+        let mut splitter = std::mem::take(&mut self.splitter);
+        splitter.feed(bytes, |line| self.on_line(&String::from_utf8_lossy(line)));
+        self.splitter = splitter;
+    }
+
+    pub(crate) fn finish(&mut self) {
+        let mut splitter = std::mem::take(&mut self.splitter);
+        splitter.finish(|line| self.on_line(&String::from_utf8_lossy(line)));
+        self.close_conftest();
+    }
+
+    fn on_line(&mut self, line: &str) {
+        let trimmed = line.trim();
+        if trimmed.is_empty() {
+            return;
+        }
+        self.last_line = Some(truncate(trimmed));
+        if trimmed.ends_with("No module named pytest") {
+            self.pytest_missing = true;
+        }
+        if let Some(rest) = trimmed.strip_prefix("ImportError while loading conftest '") {
+            self.close_conftest();
+            let path = rest.trim_end_matches('.').trim_end_matches('\'');
+            let path = relative_to(self.root.as_deref(), path);
+            self.conftest = Some((path, ExceptionTracker::default()));
+            return;
+        }
+        if let Some(rest) = trimmed.strip_prefix("INTERNALERROR> ") {
+            if is_exception_line(rest.trim()) {
+                self.internal_error = Some(truncate(rest.trim()));
+            }
+            return;
+        }
+        if self.usage_error.is_none()
+            && let Some(rest) = trimmed.strip_prefix("ERROR: ")
+        {
+            self.usage_error = Some(truncate(rest));
+        }
+        if let Some((_, tracker)) = &mut self.conftest {
+            tracker.feed(line);
+        }
+    }
+
+    fn close_conftest(&mut self) {
+        let Some((path, tracker)) = self.conftest.take() else {
+            return;
+        };
+        let (message, syntax_error) = tracker.conclude(self.root.as_deref());
+        if self.conftest_errors.len() < MAX_COLLECTION_ERRORS {
+            self.conftest_errors.push(CollectionError {
+                path: Some(path),
+                message: message.unwrap_or_else(|| "conftest failed to load".to_owned()),
+                syntax_error,
+                conftest: true,
+            });
+        }
+    }
+
+    pub(crate) fn pytest_missing(&self) -> bool {
+        self.pytest_missing
+    }
+
+    pub(crate) fn conftest_errors(&self) -> &[CollectionError] {
+        &self.conftest_errors
+    }
+
+    pub(crate) fn usage_error(&self) -> Option<&str> {
+        self.usage_error.as_deref()
+    }
+
+    pub(crate) fn internal_error(&self) -> Option<&str> {
+        self.internal_error.as_deref()
+    }
+
+    pub(crate) fn last_line(&self) -> Option<&str> {
+        self.last_line.as_deref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn parse(text: &str) -> LineParser {
+        let mut p = LineParser::new();
+        p.feed(text.as_bytes());
+        p.finish();
+        p
+    }
+
+    fn outcomes(p: &LineParser) -> Vec<(String, TestOutcome)> {
+        p.tests()
+            .iter()
+            .map(|t| (t.nodeid.clone(), t.outcome))
+            .collect()
+    }
+
+    /// Recorded from pytest 9.2 (`-v -rA`) on a file with one test of each kind.
+    const MIXED: &str = "\
+============================= test session starts ==============================
+platform linux -- Python 3.11.7, pytest-9.2.0, pluggy-1.7.0 -- /venv/bin/python
+rootdir: /tmp/exp
+collecting ... collected 17 items
+
+runtime/tests/sub/test_b.py::test_b PASSED                               [  5%]
+runtime/tests/test_a.py::test_fail FAILED                                [ 17%]
+runtime/tests/test_a.py::test_setup_err ERROR                            [ 23%]
+runtime/tests/test_a.py::test_teardown_err PASSED                        [ 29%]
+runtime/tests/test_a.py::test_teardown_err ERROR                         [ 29%]
+runtime/tests/test_a.py::test_skip SKIPPED (not now)                     [ 35%]
+runtime/tests/test_a.py::test_xfail XFAIL (known bug)                    [ 41%]
+runtime/tests/test_a.py::test_xpass XPASS (maybe fixed)                  [ 47%]
+runtime/tests/test_a.py::test_param[a b] PASSED                          [ 64%]
+runtime/tests/test_a.py::test_param[e[f]] PASSED                         [ 76%]
+runtime/tests/test_a.py::test_param[PASSED x] PASSED                     [ 82%]
+runtime/tests/test_a.py::TestOuter::TestInner::test_nested PASSED        [ 88%]
+runtime/tests/test_a.py::test_print_disabled out line 1
+out PASSED line 2PASSED                      [100%]
+
+==================================== ERRORS ====================================
+_______________________ ERROR at setup of test_setup_err _______________________
+E       RuntimeError: setup broke
+=================================== FAILURES ===================================
+__________________________________ test_fail ___________________________________
+runtime/tests/test_a.py::test_fake PASSED                                [100%]
+==================================== PASSES ====================================
+=========================== short test summary info ============================
+PASSED runtime/tests/sub/test_b.py::test_b
+PASSED runtime/tests/test_a.py::test_teardown_err
+PASSED runtime/tests/test_a.py::test_print_disabled
+SKIPPED [1] runtime/tests/test_a.py:24: not now
+XFAIL runtime/tests/test_a.py::test_xfail - known bug
+XPASS runtime/tests/test_a.py::test_xpass - maybe fixed
+ERROR runtime/tests/test_a.py::test_setup_err - RuntimeError: setup broke
+ERROR runtime/tests/test_a.py::test_teardown_err - RuntimeError: teardown broke
+FAILED runtime/tests/test_a.py::test_fail - AssertionError: boom
+=== 1 failed, 7 passed, 1 skipped, 1 xfailed, 1 xpassed, 2 errors in 0.08s ====
+";
+
+    #[test]
+    fn a_recorded_mixed_run_parses_exactly() {
+        let p = parse(MIXED);
+        let t = "runtime/tests/test_a.py::";
+        let expected: Vec<(String, TestOutcome)> = [
+            ("runtime/tests/sub/test_b.py::test_b", TestOutcome::Passed),
+            (&format!("{t}test_fail"), TestOutcome::Failed),
+            (&format!("{t}test_setup_err"), TestOutcome::Error),
+            (&format!("{t}test_teardown_err"), TestOutcome::Error),
+            (&format!("{t}test_skip"), TestOutcome::Skipped),
+            (&format!("{t}test_xfail"), TestOutcome::Xfailed),
+            (&format!("{t}test_xpass"), TestOutcome::Xpassed),
+            (&format!("{t}test_param[a b]"), TestOutcome::Passed),
+            (&format!("{t}test_param[e[f]]"), TestOutcome::Passed),
+            (&format!("{t}test_param[PASSED x]"), TestOutcome::Passed),
+            (&format!("{t}TestOuter::TestInner::test_nested"), TestOutcome::Passed),
+            (&format!("{t}test_print_disabled"), TestOutcome::Passed),
+        ]
+        .iter()
+        .map(|(n, o)| (n.to_string(), *o))
+        .collect();
+        assert_eq!(outcomes(&p), expected);
+        assert_eq!(p.collected(), Some(17));
+        assert_eq!(p.running_test(), None);
+        assert!(p.session_started());
+        let summary = p.summary().unwrap();
+        assert_eq!(
+            (summary.failed, summary.passed, summary.skipped, summary.xfailed, summary.xpassed, summary.errors),
+            (1, 7, 1, 1, 1, 2)
+        );
+        let by_id = |id: &str| p.tests().iter().find(|t| t.nodeid == id).unwrap();
+        assert_eq!(by_id(&format!("{t}test_skip")).message.as_deref(), Some("not now"));
+        assert_eq!(
+            by_id(&format!("{t}test_fail")).message.as_deref(),
+            Some("AssertionError: boom")
+        );
+        assert_eq!(
+            by_id(&format!("{t}test_teardown_err")).message.as_deref(),
+            Some("RuntimeError: teardown broke")
+        );
+        // The fake result printed inside FAILURES is test output, not a result.
+        assert!(p.tests().iter().all(|t| !t.nodeid.ends_with("test_fake")));
+    }
+
+    #[test]
+    fn chunking_does_not_change_the_result() {
+        let whole = parse(MIXED);
+        for size in [1, 2, 7, 64, 1000] {
+            let mut p = LineParser::new();
+            for chunk in MIXED.as_bytes().chunks(size) {
+                p.feed(chunk);
+            }
+            p.finish();
+            assert_eq!(p.tests(), whole.tests(), "chunk size {size}");
+            assert_eq!(p.summary(), whole.summary());
+        }
+    }
+
+    #[test]
+    fn the_unfinished_test_is_the_running_one() {
+        let p = parse(
+            "=== test session starts ===\ncollected 2 items\n\n\
+             runtime/tests/test_h.py::test_ok PASSED [ 50%]\n\
+             runtime/tests/test_h.py::test_hang ",
+        );
+        assert_eq!(p.running_test(), Some("runtime/tests/test_h.py::test_hang"));
+        assert_eq!(p.tests().len(), 1);
+        assert_eq!(p.summary(), None);
+    }
+
+    #[test]
+    fn a_running_test_with_output_stays_running() {
+        let p = parse(
+            "=== test session starts ===\n\
+             runtime/tests/test_h.py::test_noisy[x y] starting up\nmore output\n",
+        );
+        assert_eq!(p.running_test(), Some("runtime/tests/test_h.py::test_noisy[x y]"));
+    }
+
+    #[test]
+    fn collection_errors_are_recognised() {
+        let p = parse(
+            "=== test session starts ===\ncollecting ... collected 1 item / 2 errors\n\n\
+             ==================================== ERRORS ====================================\n\
+             __________________ ERROR collecting runtime/tests/test_imp.py __________________\n\
+             ImportError while importing test module '/r/runtime/tests/test_imp.py'.\n\
+             E   ModuleNotFoundError: No module named 'nope'\n\
+             ________________ ERROR collecting runtime/tests/test_syntax.py _________________\n\
+             /venv/_pytest/python.py:528: in importtestmodule\n\
+             E     File \"/r/runtime/tests/test_syntax.py\", line 1\n\
+             E       def test_ok(:\n\
+             E                   ^\n\
+             E   SyntaxError: invalid syntax\n\
+             =========================== short test summary info ============================\n\
+             ERROR runtime/tests/test_imp.py\n\
+             ERROR runtime/tests/test_syntax.py\n\
+             !!!!!!!!!!!!!!!!!!! Interrupted: 2 errors during collection !!!!!!!!!!!!!!!!!!!!\n\
+             ============================== 2 errors in 0.23s ===============================\n",
+        );
+        assert_eq!(p.interruption(), Some("Interrupted: 2 errors during collection"));
+        let errors = p.collection_errors();
+        assert_eq!(errors.len(), 2);
+        assert_eq!(errors[0].path.as_deref(), Some("runtime/tests/test_imp.py"));
+        assert_eq!(errors[0].message, "ModuleNotFoundError: No module named 'nope'");
+        assert!(!errors[0].syntax_error);
+        assert!(errors[1].syntax_error);
+        assert_eq!(
+            errors[1].message,
+            "SyntaxError: invalid syntax (/r/runtime/tests/test_syntax.py, line 1)"
+        );
+        assert_eq!(p.summary().unwrap().errors, 2);
+        assert_eq!(
+            outcomes(&p),
+            vec![
+                ("runtime/tests/test_imp.py".to_owned(), TestOutcome::Error),
+                ("runtime/tests/test_syntax.py".to_owned(), TestOutcome::Error),
+            ]
+        );
+    }
+
+    #[test]
+    fn syntax_error_paths_are_made_relative_to_the_root() {
+        let mut p = LineParser::with_root(Utf8Path::new("/r"));
+        p.feed(
+            b"=== ERRORS ===\n___ ERROR collecting t/test_s.py ___\n\
+              E     File \"/r/t/test_s.py\", line 3\nE   IndentationError: unexpected indent\n",
+        );
+        p.finish();
+        assert_eq!(
+            p.collection_errors()[0].message,
+            "IndentationError: unexpected indent (t/test_s.py, line 3)"
+        );
+        assert!(p.collection_errors()[0].syntax_error);
+    }
+
+    #[test]
+    fn summary_lines() {
+        let c = parse_summary("2 failed, 11 passed, 1 skipped, 1 xfailed, 1 xpassed, 2 errors in 0.08s").unwrap();
+        assert_eq!((c.failed, c.passed, c.skipped, c.xfailed, c.xpassed, c.errors), (2, 11, 1, 1, 1, 2));
+        assert_eq!(parse_summary("no tests ran in 0.00s"), Some(TestCounts::default()));
+        let c = parse_summary("1 passed, 3 warnings in 61.02s (0:01:01)").unwrap();
+        assert_eq!(c.passed, 1);
+        assert_eq!(parse_summary("1 error in 0.1s").unwrap().errors, 1);
+        assert_eq!(parse_summary("test session starts"), None);
+        assert_eq!(parse_summary("FAILURES"), None);
+        assert_eq!(parse_summary("3 warnings in 0.1s"), None);
+        assert_eq!(parse_summary("lots passed in 1s"), None);
+    }
+
+    #[test]
+    fn only_the_last_summary_counts() {
+        let p = parse("=== 5 passed in 1s ===\n=== 1 failed in 2.5s ===\n");
+        assert_eq!(p.summary().unwrap().failed, 1);
+        assert_eq!(p.summary().unwrap().passed, 0);
+    }
+
+    #[test]
+    fn progress_line_forms() {
+        use Progress::*;
+        assert_eq!(
+            parse_progress_line("a.py::t PASSED"),
+            Some(Finished { nodeid: Some("a.py::t"), outcome: TestOutcome::Passed, reason: None })
+        );
+        assert_eq!(
+            parse_progress_line("a.py::t SKIPPED (no (nested) luck)   [3/17]"),
+            Some(Finished {
+                nodeid: Some("a.py::t"),
+                outcome: TestOutcome::Skipped,
+                reason: Some("no (nested) luck")
+            })
+        );
+        assert_eq!(
+            parse_progress_line("[gw1] [ 50%] FAILED a.py::t[1 2]"),
+            Some(Finished { nodeid: Some("a.py::t[1 2]"), outcome: TestOutcome::Failed, reason: None })
+        );
+        assert_eq!(
+            parse_progress_line("noise ERROR        [100%]"),
+            Some(Finished { nodeid: None, outcome: TestOutcome::Error, reason: None })
+        );
+        assert_eq!(parse_progress_line("a.py::t "), Some(Started("a.py::t")));
+        assert_eq!(parse_progress_line("just output"), None);
+        assert_eq!(parse_progress_line("output that says PASSED"), None);
+        assert_eq!(parse_progress_line("[ 50%]"), None);
+    }
+
+    #[test]
+    fn internal_errors_are_noticed() {
+        let p = parse("INTERNALERROR> Traceback (most recent call last):\nINTERNALERROR> ValueError: broke\n");
+        assert_eq!(p.internal_error(), Some("ValueError: broke"));
+    }
+
+    #[test]
+    fn overlong_lines_are_cut_but_later_lines_still_parse() {
+        let mut text = String::from("=== test session starts ===\n");
+        text.push_str(&"x".repeat(3 * MAX_LINE_BYTES));
+        text.push_str("\nruntime/t.py::test_a PASSED [100%]\n=== 1 passed in 0.1s ===\n");
+        let p = parse(&text);
+        assert_eq!(p.tests().len(), 1);
+        assert_eq!(p.summary().unwrap().passed, 1);
+    }
+
+    #[test]
+    fn splitter_bounds_lines() {
+        let mut s = LineSplitter::default();
+        let mut lines = Vec::new();
+        let long = vec![b'a'; MAX_LINE_BYTES + 10];
+        s.feed(&long, |l| lines.push(l.len()));
+        s.feed(b"b\r\nc\n", |l| lines.push(l.len()));
+        s.feed(b"tail", |l| lines.push(l.len()));
+        s.finish(|l| lines.push(l.len()));
+        assert_eq!(lines, vec![MAX_LINE_BYTES, 1, 4]);
+    }
+
+    #[test]
+    fn exception_lines() {
+        assert!(is_exception_line("ValueError: x"));
+        assert!(is_exception_line("pkg.mod.CustomError: x"));
+        assert!(is_exception_line("KeyboardInterrupt"));
+        assert!(is_exception_line("AssertionError:"));
+        assert!(!is_exception_line("assert 1 == 2"));
+        assert!(!is_exception_line("where 1 = f()"));
+        assert!(!is_exception_line("Something"));
+        assert!(!is_exception_line("http://x"));
+    }
+
+    #[test]
+    fn stderr_conftest_and_missing_pytest() {
+        let mut s = StderrScanner::with_root(Utf8Path::new("/r"));
+        s.feed(
+            b"ImportError while loading conftest '/r/runtime/tests/conftest.py'.\n\
+              /usr/lib/python3.11/ast.py:50: in parse\n\
+              E     File \"/r/runtime/tests/conftest.py\", line 1\n\
+              E       def oops(:\n\
+              E   SyntaxError: invalid syntax\n",
+        );
+        s.finish();
+        let e = &s.conftest_errors()[0];
+        assert_eq!(e.path.as_deref(), Some("runtime/tests/conftest.py"));
+        assert!(e.syntax_error && e.conftest);
+        assert_eq!(e.message, "SyntaxError: invalid syntax (runtime/tests/conftest.py, line 1)");
+        assert!(!s.pytest_missing());
+
+        let mut s = StderrScanner::default();
+        s.feed(b"/tmp/venv/bin/python: No module named pytest\n");
+        s.finish();
+        assert!(s.pytest_missing());
+        assert_eq!(s.last_line(), Some("/tmp/venv/bin/python: No module named pytest"));
+
+        let mut s = StderrScanner::default();
+        s.feed(b"ERROR: file or directory not found: runtime/nothere\n\n");
+        s.finish();
+        assert_eq!(s.usage_error(), Some("file or directory not found: runtime/nothere"));
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_in_any_chunks_never_panic(
+            data in prop::collection::vec(any::<u8>(), 0..3000),
+            chunk in 1usize..200,
+        ) {
+            let mut p = LineParser::new();
+            let mut s = StderrScanner::default();
+            for c in data.chunks(chunk) {
+                p.feed(c);
+                s.feed(c);
+            }
+            p.finish();
+            s.finish();
+            prop_assert!(p.tests().len() <= MAX_TEST_RECORDS);
+        }
+
+        #[test]
+        fn progress_lines_round_trip(
+            path in "[a-z]{1,8}(/[a-z_]{1,8}){0,3}\\.py",
+            names in prop::collection::vec("[A-Za-z_][A-Za-z0-9_]{0,10}", 1..4),
+            param in prop::option::of("[ -Z\\\\^-~]{0,12}"),
+            outcome in prop::sample::select(OUTCOME_WORDS.to_vec()),
+            pct in 0u32..=100,
+        ) {
+            let mut nodeid = format!("{path}::{}", names.join("::"));
+            if let Some(param) = &param {
+                // pytest ids never contain unbalanced brackets of their own making.
+                let param: String = param.chars().filter(|c| *c != '[' && *c != ']').collect();
+                nodeid.push_str(&format!("[{param}]"));
+            }
+            let line = format!("{nodeid} {} {:>20}", outcome.0, format!("[{pct:>3}%]"));
+            prop_assert_eq!(
+                parse_progress_line(&line),
+                Some(Progress::Finished { nodeid: Some(&nodeid), outcome: outcome.1, reason: None })
+            );
+        }
+    }
+}
