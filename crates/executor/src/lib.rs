@@ -4,6 +4,9 @@
 
 mod capture;
 mod evidence;
+mod junit;
 pub mod lines;
+mod nodeid;
+mod results;
 
 pub use evidence::{CollectionError, LeakedProcess, ResultsSource, RunEvidence, RunOutcome};

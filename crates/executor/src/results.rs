@@ -1,0 +1,409 @@
+//! Turning what a run produced into results: per-test outcomes, counts, collection errors, and
+//! the run's outcome with its diagnostics.
+//!
+//! Per-test results come from the JUnit report when there is one: it is structured, written by
+//! pytest from its own reports, and never mixed with test output. The output stream completes it
+//! where the report is silent (a non-strict `XPASS` looks like a pass in JUnit), and replaces it
+//! when the report is missing or cut short (the run was killed). Counts are pytest's own final
+//! summary line when it printed one (it counts reports, so a test that passes and then errors in
+//! teardown counts twice, as pytest says); a disagreement with the per-test results is logged.
+
+use std::collections::HashMap;
+
+use camino::Utf8Path;
+use warden_taxonomy::{TestCounts, TestOutcome, TestResult};
+
+use crate::evidence::{CollectionError, ResultsSource, RunOutcome};
+use crate::junit::JunitReport;
+use crate::lines::{LineParser, StderrScanner};
+use crate::nodeid::NodeIdResolver;
+
+/// Per-test findings of one run.
+#[derive(Debug)]
+pub(crate) struct Findings {
+    pub(crate) tests: Vec<TestResult>,
+    pub(crate) tests_omitted: u64,
+    pub(crate) counts: TestCounts,
+    pub(crate) source: ResultsSource,
+    pub(crate) collection_errors: Vec<CollectionError>,
+}
+
+/// Combines the report, the stdout parser and the stderr scanner.
+pub(crate) fn merge(
+    junit: Option<JunitReport>,
+    stream: &LineParser,
+    stderr: &StderrScanner,
+    root: &Utf8Path,
+) -> Findings {
+    let mut collection_errors: Vec<CollectionError> = stream.collection_errors().to_vec();
+    let (mut tests, mut tests_omitted, source) = match junit {
+        Some(report) if !report.cases.is_empty() || report.complete => {
+            let complete = report.complete;
+            let omitted = report.omitted;
+            let mut tests = from_junit(report, stream, root, &mut collection_errors);
+            if !complete {
+                tracing::warn!("JUnit report incomplete; completing it from the output stream");
+                let known: HashMap<String, ()> =
+                    tests.iter().map(|t| (t.nodeid.clone(), ())).collect();
+                tests.extend(
+                    stream
+                        .tests()
+                        .iter()
+                        .filter(|t| !known.contains_key(&t.nodeid))
+                        .cloned(),
+                );
+            }
+            (tests, omitted, ResultsSource::Junit)
+        }
+        _ if !stream.tests().is_empty() || stream.session_started() => (
+            stream.tests().to_vec(),
+            stream.tests_omitted(),
+            ResultsSource::Stream,
+        ),
+        _ => (Vec::new(), 0, ResultsSource::None),
+    };
+    tests_omitted = tests_omitted.max(stream.tests_omitted());
+    // Collection-error entries carry the collection error's message.
+    for test in &mut tests {
+        if let Some(e) = collection_errors
+            .iter()
+            .find(|e| e.path.as_deref() == Some(test.nodeid.as_str()))
+            && test.outcome == TestOutcome::Error
+        {
+            test.message = Some(e.message.clone());
+        }
+    }
+    collection_errors.extend(stderr.conftest_errors().iter().cloned());
+
+    let counted = TestCounts::of(&tests);
+    let counts = match stream.summary() {
+        Some(summary) => {
+            if summary != counted && tests_omitted == 0 {
+                tracing::warn!(
+                    ?summary,
+                    ?counted,
+                    "pytest's summary line and the per-test results disagree; reporting pytest's counts"
+                );
+            }
+            summary
+        }
+        None => counted,
+    };
+    // Keep tests sorted as they appeared; nothing else to do.
+    tests.shrink_to_fit();
+    Findings {
+        tests,
+        tests_omitted,
+        counts,
+        source,
+        collection_errors,
+    }
+}
+
+fn from_junit(
+    report: JunitReport,
+    stream: &LineParser,
+    root: &Utf8Path,
+    collection_errors: &mut Vec<CollectionError>,
+) -> Vec<TestResult> {
+    let resolver = NodeIdResolver::new(stream.tests().iter().map(|t| t.nodeid.as_str()), root);
+    let streamed: HashMap<&str, &TestResult> = stream
+        .tests()
+        .iter()
+        .map(|t| (t.nodeid.as_str(), t))
+        .collect();
+    let mut tests: Vec<TestResult> = Vec::with_capacity(report.cases.len());
+    let mut index: HashMap<String, usize> = HashMap::with_capacity(report.cases.len());
+    for case in report.cases {
+        let nodeid = resolver.resolve(&case.classname, &case.name, case.file.as_deref());
+        if let Some((message, syntax_error)) = case.collection_error.clone()
+            && !collection_errors
+                .iter()
+                .any(|e| e.path.as_deref() == Some(nodeid.as_str()) && e.message != "collection failure")
+        {
+            collection_errors.retain(|e| e.path.as_deref() != Some(nodeid.as_str()));
+            collection_errors.push(CollectionError {
+                path: Some(nodeid.clone()),
+                message: message.unwrap_or_else(|| "collection failure".to_owned()),
+                syntax_error,
+                conftest: false,
+            });
+        }
+        let mut result = TestResult {
+            nodeid,
+            outcome: case.outcome,
+            message: case.message,
+            duration_ms: case.duration_ms,
+        };
+        if let Some(seen) = streamed.get(result.nodeid.as_str()) {
+            // JUnit has no word for a non-strict XPASS: it writes a pass.
+            if result.outcome == TestOutcome::Passed && seen.outcome == TestOutcome::Xpassed {
+                result.outcome = TestOutcome::Xpassed;
+            }
+            if result.message.is_none() && seen.outcome == result.outcome {
+                result.message.clone_from(&seen.message);
+            }
+        }
+        // Reruns report a node id again: the last report wins, in the place of the first.
+        match index.get(&result.nodeid) {
+            Some(&i) => tests[i] = result,
+            None => {
+                index.insert(result.nodeid.clone(), tests.len());
+                tests.push(result);
+            }
+        }
+    }
+    tests
+}
+
+/// What the process did, as far as the outcome is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Exit {
+    pub(crate) code: Option<i32>,
+    pub(crate) signal: Option<i32>,
+}
+
+/// The run's outcome, and run-level diagnostics to go with it.
+pub(crate) fn outcome(
+    exit: Option<Exit>,
+    timed_out: bool,
+    python: &str,
+    stream: &LineParser,
+    stderr: &StderrScanner,
+    findings: &Findings,
+) -> (RunOutcome, Vec<String>) {
+    let mut diagnostics = Vec::new();
+    let has_collection_errors = findings.collection_errors.iter().any(|e| !e.conftest);
+    let pytest_started = stream.session_started() || findings.source == ResultsSource::Junit;
+    let outcome = if timed_out {
+        RunOutcome::TimedOut
+    } else {
+        match exit {
+            None => {
+                diagnostics.push("the pytest process could not be waited for".to_owned());
+                RunOutcome::Crashed
+            }
+            Some(Exit {
+                signal: Some(signal),
+                ..
+            }) => {
+                diagnostics.push(format!(
+                    "pytest was killed by signal {signal} ({}), not by Warden",
+                    signal_name(signal)
+                ));
+                RunOutcome::Crashed
+            }
+            Some(Exit { code: Some(1), .. }) if !pytest_started && stderr.pytest_missing() => {
+                diagnostics.push(format!(
+                    "pytest is not installed for `{python}`: install it with `{python} -m pip install pytest`, or point Warden at an interpreter that has it (the policy's `python`, or WARDEN_PYTHON)"
+                ));
+                RunOutcome::Infrastructure
+            }
+            Some(Exit { code: Some(1), .. }) if !pytest_started => {
+                diagnostics.push(format!(
+                    "`{python} -m pytest` failed before pytest started: {}",
+                    stderr.last_line().unwrap_or("no error output")
+                ));
+                RunOutcome::Crashed
+            }
+            Some(Exit {
+                code: Some(code), ..
+            }) => match RunOutcome::from_exit_code(code) {
+                Some(RunOutcome::Interrupted) if has_collection_errors => {
+                    RunOutcome::CollectionFailed
+                }
+                Some(RunOutcome::Interrupted) => {
+                    if stream
+                        .interruption()
+                        .is_some_and(|i| i.contains("during collection"))
+                    {
+                        RunOutcome::CollectionFailed
+                    } else {
+                        RunOutcome::Interrupted
+                    }
+                }
+                Some(outcome) => outcome,
+                None => {
+                    diagnostics.push(format!(
+                        "pytest exited with code {code}, which pytest itself never uses (a test or plugin exited the process)"
+                    ));
+                    RunOutcome::Crashed
+                }
+            },
+            Some(Exit {
+                code: None,
+                signal: None,
+            }) => RunOutcome::Crashed,
+        }
+    };
+    match outcome {
+        RunOutcome::Interrupted => {
+            if let Some(text) = stream.interruption() {
+                diagnostics.push(text.to_owned());
+            }
+        }
+        RunOutcome::InternalError => {
+            if let Some(e) = stream.internal_error().or(stderr.internal_error()) {
+                diagnostics.push(format!("pytest internal error: {e}"));
+            }
+        }
+        RunOutcome::UsageError => {
+            for e in findings.collection_errors.iter().filter(|e| e.conftest) {
+                diagnostics.push(format!(
+                    "conftest {} failed to load: {}",
+                    e.path.as_deref().unwrap_or("?"),
+                    e.message
+                ));
+            }
+            if let Some(usage) = stderr.usage_error() {
+                diagnostics.push(usage.to_owned());
+            }
+        }
+        RunOutcome::NoTests => diagnostics.push("pytest collected no tests".to_owned()),
+        _ => {}
+    }
+    (outcome, diagnostics)
+}
+
+/// The conventional name of a signal number.
+pub(crate) fn signal_name(signal: i32) -> &'static str {
+    nix::sys::signal::Signal::try_from(signal)
+        .map(|s| s.as_str())
+        .unwrap_or("unknown signal")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stream(text: &str) -> LineParser {
+        let mut p = LineParser::new();
+        p.feed(text.as_bytes());
+        p.finish();
+        p
+    }
+
+    fn stderr(text: &str) -> StderrScanner {
+        let mut s = StderrScanner::with_root(Utf8Path::new("/r"));
+        s.feed(text.as_bytes());
+        s.finish();
+        s
+    }
+
+    const STREAM: &str = "\
+=== test session starts ===
+collected 4 items
+
+t/test_a.py::test_ok PASSED [ 25%]
+t/test_a.py::test_xp XPASS (maybe) [ 50%]
+t/test_a.py::TestK::test_f FAILED [ 75%]
+t/test_a.py::test_p[a.b] PASSED [100%]
+=== short test summary info ===
+XPASS t/test_a.py::test_xp - maybe
+FAILED t/test_a.py::TestK::test_f - assert 0
+=== 1 failed, 2 passed, 1 xpassed in 0.1s ===
+";
+
+    const XML: &str = r#"<testsuites><testsuite>
+<testcase classname="t.test_a" name="test_ok" file="t/test_a.py" time="0.001"/>
+<testcase classname="t.test_a" name="test_xp" file="t/test_a.py" time="0.002"/>
+<testcase classname="t.test_a.TestK" name="test_f" file="t/test_a.py" time="0.003"><failure message="assert 0">tb</failure></testcase>
+<testcase classname="t.test_a" name="test_p[a.b]" file="t/test_a.py" time="0.004"/>
+</testsuite></testsuites>"#;
+
+    #[test]
+    fn junit_results_completed_by_the_stream() {
+        let s = stream(STREAM);
+        let report = crate::junit::parse(XML.as_bytes(), None);
+        let f = merge(Some(report), &s, &stderr(""), Utf8Path::new("/r"));
+        assert_eq!(f.source, ResultsSource::Junit);
+        let got: Vec<(&str, TestOutcome)> =
+            f.tests.iter().map(|t| (t.nodeid.as_str(), t.outcome)).collect();
+        assert_eq!(
+            got,
+            [
+                ("t/test_a.py::test_ok", TestOutcome::Passed),
+                ("t/test_a.py::test_xp", TestOutcome::Xpassed),
+                ("t/test_a.py::TestK::test_f", TestOutcome::Failed),
+                ("t/test_a.py::test_p[a.b]", TestOutcome::Passed),
+            ]
+        );
+        assert_eq!(f.tests[2].message.as_deref(), Some("assert 0"));
+        assert_eq!(f.tests[2].duration_ms, Some(3));
+        assert_eq!(f.tests[1].message.as_deref(), Some("maybe"));
+        assert_eq!(f.counts, TestCounts::of(&f.tests));
+    }
+
+    #[test]
+    fn reruns_fold_by_node_id_and_the_last_wins() {
+        let xml = r#"<testsuite>
+<testcase classname="t.test_a" name="test_f" file="t/test_a.py" time="0.1"><failure message="first">x</failure></testcase>
+<testcase classname="t.test_a" name="test_g" file="t/test_a.py" time="0.1"/>
+<testcase classname="t.test_a" name="test_f" file="t/test_a.py" time="0.2"/>
+</testsuite>"#;
+        let s = stream("");
+        let f = merge(Some(crate::junit::parse(xml.as_bytes(), None)), &s, &stderr(""), Utf8Path::new("/r"));
+        assert_eq!(f.tests.len(), 2);
+        assert_eq!(f.tests[0].nodeid, "t/test_a.py::test_f");
+        assert_eq!(f.tests[0].outcome, TestOutcome::Passed);
+        assert_eq!(f.tests[0].duration_ms, Some(200));
+    }
+
+    #[test]
+    fn without_a_report_the_stream_gives_partial_results() {
+        let s = stream("=== test session starts ===\nt/test_a.py::test_ok PASSED [ 50%]\nt/test_a.py::test_hang ");
+        let f = merge(None, &s, &stderr(""), Utf8Path::new("/r"));
+        assert_eq!(f.source, ResultsSource::Stream);
+        assert_eq!(f.tests.len(), 1);
+        assert_eq!(f.counts.passed, 1);
+    }
+
+    #[test]
+    fn summary_counts_win_over_per_test_counts() {
+        // A pass followed by a teardown error: pytest counts both.
+        let s = stream(
+            "=== test session starts ===\nt/test_a.py::test_t PASSED [100%]\nt/test_a.py::test_t ERROR [100%]\n=== 1 passed, 1 error in 0.1s ===\n",
+        );
+        let f = merge(None, &s, &stderr(""), Utf8Path::new("/r"));
+        assert_eq!(f.tests.len(), 1);
+        assert_eq!(f.tests[0].outcome, TestOutcome::Error);
+        assert_eq!((f.counts.passed, f.counts.errors), (1, 1));
+    }
+
+    fn decide(code: Option<i32>, signal: Option<i32>, out: &str, err: &str) -> (RunOutcome, Vec<String>) {
+        let s = stream(out);
+        let e = stderr(err);
+        let f = merge(None, &s, &e, Utf8Path::new("/r"));
+        outcome(Some(Exit { code, signal }), false, "py", &s, &e, &f)
+    }
+
+    #[test]
+    fn exit_codes_and_evidence_decide_the_outcome() {
+        let session = "=== test session starts ===\n";
+        assert_eq!(decide(Some(0), None, session, "").0, RunOutcome::Passed);
+        assert_eq!(decide(Some(1), None, session, "").0, RunOutcome::TestsFailed);
+        assert_eq!(decide(Some(2), None, session, "").0, RunOutcome::Interrupted);
+        let collection = format!(
+            "{session}=== ERRORS ===\n___ ERROR collecting t/test_x.py ___\nE   SyntaxError: bad\n!!! Interrupted: 1 error during collection !!!\n"
+        );
+        assert_eq!(decide(Some(2), None, &collection, "").0, RunOutcome::CollectionFailed);
+        assert_eq!(decide(Some(3), None, session, "").0, RunOutcome::InternalError);
+        let (o, d) = decide(
+            Some(4),
+            None,
+            "",
+            "ImportError while loading conftest '/r/t/conftest.py'.\nE   ModuleNotFoundError: No module named 'x'\n",
+        );
+        assert_eq!(o, RunOutcome::UsageError);
+        assert_eq!(d, ["conftest t/conftest.py failed to load: ModuleNotFoundError: No module named 'x'"]);
+        assert_eq!(decide(Some(5), None, session, "").0, RunOutcome::NoTests);
+        let (o, d) = decide(Some(1), None, "", "/venv/bin/python: No module named pytest\n");
+        assert_eq!(o, RunOutcome::Infrastructure);
+        assert!(d[0].contains("py -m pip install pytest"), "{d:?}");
+        assert_eq!(decide(Some(1), None, "", "Traceback...\nImportError: x\n").0, RunOutcome::Crashed);
+        assert_eq!(decide(Some(7), None, session, "").0, RunOutcome::Crashed);
+        let (o, d) = decide(None, Some(11), session, "");
+        assert_eq!(o, RunOutcome::Crashed);
+        assert!(d[0].contains("SIGSEGV"));
+    }
+}
