@@ -1,0 +1,450 @@
+//! The code fingerprint: a hash of the working tree the tests saw.
+//!
+//! Two runs with the same fingerprint ran on the same code, which is what lets the classifier
+//! call a test that passed in one and failed in the other a flake rather than a regression.
+//!
+//! # Which files
+//!
+//! - **In a git repository** (the root or one of its ancestors has a `.git`): the files
+//!   `git ls-files -z --cached --others --exclude-standard` lists under the root, i.e. tracked
+//!   files and untracked files that are not ignored. git runs with a deadline, with
+//!   `core.fsmonitor` off (a repository's config must not make Warden run a program) and
+//!   without inherited `GIT_DIR`-style variables. If git is not installed, the tree is walked
+//!   instead (below), which hashes more files: fingerprints then differ more often, never less.
+//! - **Otherwise**: every file under the root, not following symbolic links, skipping
+//!   [`WALK_SKIPPED_DIRS`] (version control, virtual environments, tool caches).
+//!
+//! Either way, Warden's own directory [`WARDEN_DIR`] at the root, the caller's extra
+//! exclusions, and what running the tests itself writes ([`ALWAYS_SKIPPED_DIRS`] anywhere,
+//! compiled Python files and coverage data) are left out: otherwise the first run would change
+//! the fingerprint of the second.
+//!
+//! # Hash scheme (version 1)
+//!
+//! SHA-256 over the bytes `warden-tree-v1\0`, then, for each path in byte order, the path's
+//! length as 8 little-endian bytes, the root-relative path bytes and a kind byte, followed for
+//! some kinds by a 32-byte SHA-256:
+//!
+//! - `f`: a regular file, then the digest of its content;
+//! - `x`: an executable regular file, then the digest of its content;
+//! - `l`: a symbolic link, then the digest of its target text (the link is never followed);
+//! - `d`: a directory git lists as one entry (a submodule or nested repository);
+//! - `o`: anything else (FIFO, socket, device), never opened.
+//!
+//! A tracked file deleted from the working tree contributes nothing, exactly as if it had
+//! never existed, so the fingerprint depends on the working tree alone, not on what is staged
+//! or committed. File contents are streamed through the hasher in 64 KiB pieces, never read
+//! whole.
+
+use std::collections::BTreeSet;
+use std::ffi::OsStr;
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Component, Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+/// Warden's own directory at the repository root, never part of the fingerprint.
+pub const WARDEN_DIR: &str = ".warden";
+
+/// Directories skipped wherever they appear, in git repositories too: caches that running the
+/// tests (or tools around them) writes.
+pub const ALWAYS_SKIPPED_DIRS: &[&str] = &[
+    "__pycache__",
+    ".pytest_cache",
+    ".hypothesis",
+    ".mypy_cache",
+    ".ruff_cache",
+];
+
+/// Directories skipped when walking a tree outside git: version control and environments.
+pub const WALK_SKIPPED_DIRS: &[&str] = &[
+    ".git",
+    ".hg",
+    ".svn",
+    ".venv",
+    "venv",
+    ".tox",
+    ".nox",
+    "node_modules",
+];
+
+/// How long `git ls-files` may take by default.
+pub const DEFAULT_GIT_DEADLINE: Duration = Duration::from_secs(10);
+
+const SCHEME: &[u8] = b"warden-tree-v1\0";
+const CHUNK: usize = 64 * 1024;
+/// Enough of git's complaint to act on.
+const STDERR_KEPT: u64 = 4096;
+
+/// How to fingerprint a tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FingerprintOptions {
+    /// How long `git ls-files` may take before the fingerprint fails.
+    pub git_deadline: Duration,
+    /// More root-relative paths to leave out (each with everything under it), e.g. a ledger
+    /// kept outside `.warden/`. Absolute paths under the root are accepted too.
+    pub exclude: Vec<PathBuf>,
+}
+
+impl Default for FingerprintOptions {
+    fn default() -> Self {
+        FingerprintOptions {
+            git_deadline: DEFAULT_GIT_DEADLINE,
+            exclude: Vec::new(),
+        }
+    }
+}
+
+/// Why a tree could not be fingerprinted. A run without a fingerprint still runs; history just
+/// cannot prove flakes for it.
+#[derive(Debug, thiserror::Error)]
+pub enum FingerprintError {
+    /// A file or directory could not be read.
+    #[error("cannot fingerprint {}: {source}", path.display())]
+    Io {
+        /// The path that failed.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// git could not list the files.
+    #[error("`git ls-files` failed in {} ({status}): {stderr}", root.display())]
+    Git {
+        /// The root git ran in.
+        root: PathBuf,
+        /// How git ended.
+        status: String,
+        /// The start of what git printed on stderr.
+        stderr: String,
+    },
+    /// git did not finish in time and was killed.
+    #[error("`git ls-files` in {} took longer than {deadline:?} and was stopped", root.display())]
+    GitTimeout {
+        /// The root git ran in.
+        root: PathBuf,
+        /// The deadline it missed.
+        deadline: Duration,
+    },
+}
+
+/// The fingerprint of the working tree at `root`: 64 lower-case hex digits.
+///
+/// Deterministic: the same files with the same contents give the same fingerprint, whatever
+/// the order the file system lists them in.
+pub fn fingerprint(root: &Path, options: &FingerprintOptions) -> Result<String, FingerprintError> {
+    let root = fs::canonicalize(root).map_err(|source| FingerprintError::Io {
+        path: root.to_owned(),
+        source,
+    })?;
+    let excluded = exclusions(&root, &options.exclude);
+    let listed = if in_git_repository(&root) {
+        match git_files(&root, options.git_deadline) {
+            Ok(paths) => paths,
+            Err(GitListing::NotInstalled) => {
+                tracing::warn!(
+                    root = %root.display(),
+                    "git is not installed; fingerprinting by walking the tree"
+                );
+                walk(&root)?
+            }
+            Err(GitListing::Failed(e)) => return Err(e),
+        }
+    } else {
+        walk(&root)?
+    };
+    let paths: BTreeSet<PathBuf> = listed
+        .into_iter()
+        .filter(|p| !is_excluded(p, &excluded))
+        .collect();
+
+    let mut tree = Sha256::new();
+    tree.update(SCHEME);
+    let mut chunk = vec![0u8; CHUNK];
+    for rel in &paths {
+        let full = root.join(rel);
+        let io_error = |source| FingerprintError::Io {
+            path: full.clone(),
+            source,
+        };
+        let meta = match fs::symlink_metadata(&full) {
+            Ok(meta) => meta,
+            // Listed by git but deleted from the working tree: the tree does not have it.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io_error(e)),
+        };
+        let bytes = rel.as_os_str().as_bytes();
+        tree.update((bytes.len() as u64).to_le_bytes());
+        tree.update(bytes);
+        let kind = meta.file_type();
+        if kind.is_symlink() {
+            let target = fs::read_link(&full).map_err(io_error)?;
+            tree.update(b"l");
+            tree.update(Sha256::digest(target.as_os_str().as_bytes()));
+        } else if kind.is_file() {
+            let executable = meta.permissions().mode() & 0o111 != 0;
+            tree.update(if executable { b"x" } else { b"f" });
+            tree.update(content_digest(&full, &mut chunk).map_err(io_error)?);
+        } else if kind.is_dir() {
+            tree.update(b"d");
+        } else {
+            tree.update(b"o");
+        }
+    }
+    Ok(hex::encode(tree.finalize()))
+}
+
+fn content_digest(path: &Path, chunk: &mut [u8]) -> io::Result<[u8; 32]> {
+    let mut file = File::open(path)?;
+    let mut hasher = Sha256::new();
+    loop {
+        match file.read(chunk) {
+            Ok(0) => break,
+            Ok(n) => hasher.update(&chunk[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(hasher.finalize().into())
+}
+
+/// Root-relative, normalised exclusions: Warden's directory and the caller's.
+fn exclusions(root: &Path, extra: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out = vec![PathBuf::from(WARDEN_DIR)];
+    for path in extra {
+        let relative = if path.is_absolute() {
+            // An exclusion outside the root has nothing to exclude.
+            let Ok(rel) = path.strip_prefix(root) else {
+                continue;
+            };
+            rel
+        } else {
+            path
+        };
+        let normal: PathBuf = relative
+            .components()
+            .filter(|c| !matches!(c, Component::CurDir))
+            .collect();
+        if !normal.as_os_str().is_empty() {
+            out.push(normal);
+        }
+    }
+    out
+}
+
+/// Whether a root-relative path is left out. Comparisons are component-wise.
+fn is_excluded(rel: &Path, excluded: &[PathBuf]) -> bool {
+    if excluded.iter().any(|ex| rel.starts_with(ex)) {
+        return true;
+    }
+    let mut components = rel.components().peekable();
+    while let Some(component) = components.next() {
+        let name = component.as_os_str();
+        let is_file = components.peek().is_none();
+        if is_file {
+            return is_generated_file(name);
+        }
+        if ALWAYS_SKIPPED_DIRS.iter().any(|d| name == OsStr::new(d)) {
+            return true;
+        }
+    }
+    false
+}
+
+/// Files that running Python tests writes next to the code.
+fn is_generated_file(name: &OsStr) -> bool {
+    let name = name.as_bytes();
+    name.ends_with(b".pyc")
+        || name.ends_with(b".pyo")
+        || name == b".coverage"
+        || name.starts_with(b".coverage.")
+}
+
+fn in_git_repository(root: &Path) -> bool {
+    root.ancestors()
+        .any(|dir| fs::symlink_metadata(dir.join(".git")).is_ok())
+}
+
+enum GitListing {
+    NotInstalled,
+    Failed(FingerprintError),
+}
+
+/// The root-relative paths git lists, with a deadline.
+fn git_files(root: &Path, deadline: Duration) -> Result<Vec<PathBuf>, GitListing> {
+    let mut command = Command::new("git");
+    command
+        .args(["-c", "core.fsmonitor=false", "-c", "core.quotePath=false"])
+        .args([
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+        ])
+        .current_dir(root)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env("GIT_OPTIONAL_LOCKS", "0");
+    for var in [
+        "GIT_DIR",
+        "GIT_WORK_TREE",
+        "GIT_INDEX_FILE",
+        "GIT_OBJECT_DIRECTORY",
+        "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+        "GIT_COMMON_DIR",
+        "GIT_NAMESPACE",
+        "GIT_CEILING_DIRECTORIES",
+        "GIT_DISCOVERY_ACROSS_FILESYSTEM",
+        "GIT_CONFIG_PARAMETERS",
+        "GIT_CONFIG_COUNT",
+    ] {
+        command.env_remove(var);
+    }
+    let failed = |status: String, stderr: String| {
+        GitListing::Failed(FingerprintError::Git {
+            root: root.to_owned(),
+            status,
+            stderr,
+        })
+    };
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(GitListing::NotInstalled),
+        Err(e) => return Err(failed("could not start".to_owned(), e.to_string())),
+    };
+    let (Some(mut stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(failed("no pipes".to_owned(), String::new()));
+    };
+    let stderr_reader = thread::spawn(move || {
+        let mut kept = Vec::new();
+        let mut stderr = stderr;
+        let _ = (&mut stderr).take(STDERR_KEPT).read_to_end(&mut kept);
+        // Keep draining so git never blocks on a full pipe.
+        let _ = io::copy(&mut stderr, &mut io::sink());
+        String::from_utf8_lossy(&kept).trim().to_owned()
+    });
+    let (sender, receiver) = mpsc::channel();
+    thread::spawn(move || {
+        let mut out = Vec::new();
+        let result = stdout.read_to_end(&mut out).map(|_| out);
+        let _ = sender.send(result);
+    });
+    let listing = match receiver.recv_timeout(deadline) {
+        Ok(Ok(listing)) => listing,
+        Ok(Err(e)) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(failed(
+                "reading its output failed".to_owned(),
+                e.to_string(),
+            ));
+        }
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(GitListing::Failed(FingerprintError::GitTimeout {
+                root: root.to_owned(),
+                deadline,
+            }));
+        }
+    };
+    // git has closed its output, so it is exiting; this wait is immediate.
+    let status = child
+        .wait()
+        .map_err(|e| failed("could not be waited for".to_owned(), e.to_string()))?;
+    let stderr = stderr_reader.join().unwrap_or_default();
+    if !status.success() {
+        return Err(failed(status.to_string(), stderr));
+    }
+    Ok(listing
+        .split(|&b| b == 0)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            // A nested repository is listed as `dir/`; the trailing slash is not part of the path.
+            let p = p.strip_suffix(b"/").unwrap_or(p);
+            PathBuf::from(OsStr::from_bytes(p))
+        })
+        .collect())
+}
+
+/// Every non-directory entry under `root` (root-relative), not following links, skipping
+/// [`WALK_SKIPPED_DIRS`] and [`ALWAYS_SKIPPED_DIRS`].
+fn walk(root: &Path) -> Result<Vec<PathBuf>, FingerprintError> {
+    let mut files = Vec::new();
+    let mut pending = vec![PathBuf::new()];
+    while let Some(dir) = pending.pop() {
+        let full = root.join(&dir);
+        let io_error = |source| FingerprintError::Io {
+            path: full.clone(),
+            source,
+        };
+        for entry in fs::read_dir(&full).map_err(io_error)? {
+            let entry = entry.map_err(io_error)?;
+            let name = entry.file_name();
+            let rel = dir.join(&name);
+            if entry.file_type().map_err(io_error)?.is_dir() {
+                let skipped = WALK_SKIPPED_DIRS
+                    .iter()
+                    .chain(ALWAYS_SKIPPED_DIRS)
+                    .any(|d| name == OsStr::new(d));
+                if !skipped {
+                    pending.push(rel);
+                }
+            } else {
+                files.push(rel);
+            }
+        }
+    }
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exclusions_are_component_wise_and_rooted() {
+        let root = Path::new("/repo");
+        let excluded = exclusions(
+            root,
+            &[
+                PathBuf::from("./logs/run"),
+                PathBuf::from("/repo/out.jsonl"),
+                PathBuf::from("/elsewhere/x"),
+                PathBuf::from("."),
+            ],
+        );
+        assert_eq!(
+            excluded,
+            [".warden", "logs/run", "out.jsonl"]
+                .map(PathBuf::from)
+                .to_vec()
+        );
+        let out = |p: &str| is_excluded(Path::new(p), &excluded);
+        assert!(out(".warden/ledger.jsonl"));
+        assert!(out("logs/run/a.txt"));
+        assert!(out("out.jsonl"));
+        assert!(out("src/__pycache__/m.cpython-311.pyc"));
+        assert!(out("deep/.pytest_cache/v/x"));
+        assert!(out("pkg/module.pyc"));
+        assert!(out(".coverage.host.123"));
+        assert!(!out(".wardenx/file"));
+        assert!(!out("src/.warden/file"));
+        assert!(!out("logs/runner.txt"));
+        assert!(!out("out.jsonl.bak"));
+        assert!(!out("src/__pycache__"));
+        assert!(!out("src/module.py"));
+        assert!(!out("coverage.py"));
+    }
+}
