@@ -497,7 +497,9 @@ impl Ledger {
     ///
     /// Memory is bounded by one record. A torn final line ends the stream quietly (it is not a
     /// record); a break in the chain is yielded as [`LedgerError::Damaged`] and ends the
-    /// stream, since nothing after it can be trusted. A missing file yields nothing.
+    /// stream, since nothing after it can be trusted. A missing file yields nothing. The
+    /// iterator holds a shared lock on the file until it is dropped, so appends wait for it
+    /// (up to their lock deadline): drop it promptly.
     pub fn entries(&self) -> Result<Entries, LedgerError> {
         Ok(Entries {
             walker: self.walker()?,
