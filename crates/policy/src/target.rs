@@ -95,11 +95,19 @@ pub(crate) fn shown(raw: &str) -> String {
 /// Checks and normalises `raw`; the error is the tail of a sentence that starts with the target.
 pub(crate) fn parse(raw: &str, syntax: Syntax) -> Result<Target, String> {
     check_text(raw)?;
+    let reader = match syntax {
+        Syntax::PytestNodeId => "pytest",
+        Syntax::FilePath => "a tool",
+    };
     if raw.starts_with('-') {
-        return Err("starts with `-`, so pytest would read it as an option".to_owned());
+        return Err(format!(
+            "starts with `-`, so {reader} would read it as an option"
+        ));
     }
     if raw.starts_with('@') {
-        return Err("starts with `@`, so pytest would read it as a file of arguments".to_owned());
+        return Err(format!(
+            "starts with `@`, so {reader} would read it as a file of arguments"
+        ));
     }
     if raw.starts_with('~') {
         return Err(
