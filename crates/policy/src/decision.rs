@@ -1,5 +1,7 @@
 //! What the policy says about a request: a [`Decision`], and for a "yes", an [`Authorized`].
 
+use std::collections::HashSet;
+
 use camino::Utf8Path;
 use serde::Serialize;
 use warden_taxonomy::DecisionRecord;
@@ -47,6 +49,7 @@ impl Decision {
 
 /// The outcome of [`Policy::authorize`]: permission to act, or the denial.
 #[derive(Debug, Clone)]
+#[must_use = "a verdict is the only way to learn whether the request may go ahead"]
 pub enum Verdict {
     /// The request is allowed; the [`Authorized`] value is the permission to carry it out.
     Allowed(Authorized),
@@ -204,6 +207,7 @@ impl Authorized {
             return Err(Decision::deny("narrowing needs at least one node id"));
         }
         let mut targets: Vec<String> = Vec::with_capacity(node_ids.len());
+        let mut seen: HashSet<String> = HashSet::with_capacity(node_ids.len());
         for id in node_ids {
             let request = ToolRequest::pytest_run(id.as_str(), self.extra_args.iter().cloned());
             let target = self
@@ -223,7 +227,7 @@ impl Authorized {
                 )));
             }
             let arg = target.to_arg();
-            if !targets.contains(&arg) {
+            if seen.insert(arg.clone()) {
                 targets.push(arg);
             }
         }

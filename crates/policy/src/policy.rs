@@ -169,6 +169,10 @@ pub(crate) struct Example {
 ///   target as written or as resolved lies within the scope or contains it, or a symlink
 ///   beneath it leads into it.
 ///
+/// A decision describes the file system as it was when it was made. The agent can change the
+/// tree afterwards, so whoever acts on an [`Authorized`] should do so promptly;
+/// [`Authorized::narrow`] checks the tree again for each rerun.
+///
 /// ## Examples in policy files
 ///
 /// A file's `[[example]]` entries are requests with the outcome they must have; a file whose
