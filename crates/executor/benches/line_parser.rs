@@ -11,30 +11,50 @@ use warden_executor::lines::LineParser;
 /// section with tracebacks, a PASSES section, the short summary and the counts line.
 fn session(tests: usize) -> Vec<u8> {
     let mut out = String::new();
-    out.push_str("============================= test session starts ==============================\n");
-    out.push_str("platform linux -- Python 3.11.7, pytest-9.2.0, pluggy-1.7.0 -- /venv/bin/python\n");
-    out.push_str(&format!("rootdir: /repo\ncollecting ... collected {tests} items\n\n"));
+    out.push_str(
+        "============================= test session starts ==============================\n",
+    );
+    out.push_str(
+        "platform linux -- Python 3.11.7, pytest-9.2.0, pluggy-1.7.0 -- /venv/bin/python\n",
+    );
+    out.push_str(&format!(
+        "rootdir: /repo\ncollecting ... collected {tests} items\n\n"
+    ));
     let outcome = |i: usize| match i % 50 {
         0 => "FAILED",
         1 => "SKIPPED (needs network)",
         2 => "XFAIL (known bug)",
         _ => "PASSED",
     };
-    let nodeid = |i: usize| format!("runtime/tests/pkg_{}/test_mod_{}.py::TestThing::test_case[{i}-param value]", i % 7, i % 50);
+    let nodeid = |i: usize| {
+        format!(
+            "runtime/tests/pkg_{}/test_mod_{}.py::TestThing::test_case[{i}-param value]",
+            i % 7,
+            i % 50
+        )
+    };
     for i in 0..tests {
         let pct = (i + 1) * 100 / tests;
         let line = format!("{} {}", nodeid(i), outcome(i));
         out.push_str(&format!("{line:<72} [{pct:>3}%]\n"));
     }
-    out.push_str("\n=================================== FAILURES ===================================\n");
+    out.push_str(
+        "\n=================================== FAILURES ===================================\n",
+    );
     for i in (0..tests).filter(|i| i % 50 == 0) {
-        out.push_str(&format!("_____________________________ test_case[{i}] _____________________________\n\n"));
+        out.push_str(&format!(
+            "_____________________________ test_case[{i}] _____________________________\n\n"
+        ));
         out.push_str("    def test_case(value):\n>       assert compute(value) == 42\nE       assert 41 == 42\nE        +  where 41 = compute(3)\n\n");
         out.push_str(&format!("runtime/tests/test_mod.py:{i}: AssertionError\n"));
-        out.push_str("----------------------------- Captured stdout call -----------------------------\n");
+        out.push_str(
+            "----------------------------- Captured stdout call -----------------------------\n",
+        );
         out.push_str(&"debug output of the test that failed\n".repeat(5));
     }
-    out.push_str("=========================== short test summary info ============================\n");
+    out.push_str(
+        "=========================== short test summary info ============================\n",
+    );
     for i in 0..tests {
         match i % 50 {
             0 => out.push_str(&format!("FAILED {} - assert 41 == 42\n", nodeid(i))),
@@ -77,7 +97,9 @@ fn line_parser(c: &mut Criterion) {
     let session = session(20_000);
     assert_eq!(parse(&session), 20_000);
     group.throughput(Throughput::Bytes(session.len() as u64));
-    group.bench_function("session_20k_tests", |b| b.iter(|| parse(black_box(&session))));
+    group.bench_function("session_20k_tests", |b| {
+        b.iter(|| parse(black_box(&session)))
+    });
     let flood = flood(16 * 1024 * 1024);
     assert_eq!(parse(&flood), 1);
     group.throughput(Throughput::Bytes(flood.len() as u64));

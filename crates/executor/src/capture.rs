@@ -61,11 +61,6 @@ impl Capture {
         self.tail.extend(bytes);
     }
 
-    /// Bytes seen so far.
-    pub(crate) fn total_bytes(&self) -> u64 {
-        self.total
-    }
-
     /// The kept text, the totals and the hash of the whole stream.
     pub(crate) fn finish(self) -> CapturedStream {
         let sha256 = hex::encode(self.hasher.finalize());
@@ -118,7 +113,11 @@ fn char_floor(head: &[u8]) -> usize {
             0xF0..=0xF7 => 4,
             _ => 1, // not a lead byte of anything: invalid, keep as is
         };
-        return if i + needed > head.len() { i } else { head.len() };
+        return if i + needed > head.len() {
+            i
+        } else {
+            head.len()
+        };
     }
     head.len()
 }

@@ -31,16 +31,9 @@ pub(crate) struct JunitCase {
     pub(crate) outcome: TestOutcome,
     pub(crate) message: Option<String>,
     pub(crate) duration_ms: Option<u64>,
-    /// For a collection error: the exception message and whether it is a syntax error.
+    /// For a collection error (a case with an empty classname and an `<error>` whose message
+    /// is `collection failure`): the exception message and whether it is a syntax error.
     pub(crate) collection_error: Option<(Option<String>, bool)>,
-}
-
-impl JunitCase {
-    /// A collection error is reported as a test case with an empty classname and an `<error>`
-    /// whose message is `collection failure`.
-    pub(crate) fn is_collection_error(&self) -> bool {
-        self.collection_error.is_some()
-    }
 }
 
 /// The test cases of a report, and whether it was read to its end.
@@ -129,7 +122,8 @@ pub(crate) fn parse(source: impl BufRead, root: Option<&Utf8Path>) -> JunitRepor
                     match reference.resolve_char_ref() {
                         Ok(Some(c)) => lines.push(c.encode_utf8(&mut [0; 4])),
                         _ => {
-                            if let Some(s) = quick_xml::escape::resolve_predefined_entity(&reference)
+                            if let Some(s) =
+                                quick_xml::escape::resolve_predefined_entity(&reference)
                             {
                                 lines.push(s);
                             }
@@ -234,7 +228,10 @@ fn attributes(e: &BytesStart<'_>) -> Vec<(String, String)> {
         .filter_map(Result::ok)
         .filter_map(|a| {
             let key = a.key.local_name().as_ref().to_owned();
-            let value = a.normalized_value(XmlVersion::Implicit1_0).ok()?.into_owned();
+            let value = a
+                .normalized_value(XmlVersion::Implicit1_0)
+                .ok()?
+                .into_owned();
             Some((key, value))
         })
         .collect()
@@ -399,7 +396,8 @@ E   SyntaxError: invalid syntax</error></testcase></testsuite></testsuites>"#;
     fn a_recorded_report_parses_exactly() {
         let report = parse(MIXED.as_bytes(), Some(Utf8Path::new("/r")));
         assert!(report.complete);
-        let got: Vec<(&str, &str, TestOutcome, Option<&str>, Option<u64>)> = report
+        type Row<'a> = (&'a str, &'a str, TestOutcome, Option<&'a str>, Option<u64>);
+        let got: Vec<Row<'_>> = report
             .cases
             .iter()
             .map(|c| {
@@ -415,7 +413,13 @@ E   SyntaxError: invalid syntax</error></testcase></testsuite></testsuites>"#;
         assert_eq!(
             got,
             vec![
-                ("runtime.tests.sub.test_b", "test_b", TestOutcome::Passed, None, Some(1)),
+                (
+                    "runtime.tests.sub.test_b",
+                    "test_b",
+                    TestOutcome::Passed,
+                    None,
+                    Some(1)
+                ),
                 (
                     "runtime.tests.test_a",
                     "test_fail",
@@ -430,8 +434,20 @@ E   SyntaxError: invalid syntax</error></testcase></testsuite></testsuites>"#;
                     Some("failed on setup with \"RuntimeError: setup broke\""),
                     Some(1)
                 ),
-                ("runtime.tests.test_a", "test_skip", TestOutcome::Skipped, Some("not now"), Some(0)),
-                ("runtime.tests.test_a", "test_xfail", TestOutcome::Xfailed, Some("known bug"), Some(0)),
+                (
+                    "runtime.tests.test_a",
+                    "test_skip",
+                    TestOutcome::Skipped,
+                    Some("not now"),
+                    Some(0)
+                ),
+                (
+                    "runtime.tests.test_a",
+                    "test_xfail",
+                    TestOutcome::Xfailed,
+                    Some("known bug"),
+                    Some(0)
+                ),
                 (
                     "runtime.tests.test_a",
                     "test_xpass_strict",
@@ -446,7 +462,13 @@ E   SyntaxError: invalid syntax</error></testcase></testsuite></testsuites>"#;
                     None,
                     Some(0)
                 ),
-                ("", "runtime.tests.test_syntax", TestOutcome::Error, Some("collection failure"), Some(0)),
+                (
+                    "",
+                    "runtime.tests.test_syntax",
+                    TestOutcome::Error,
+                    Some("collection failure"),
+                    Some(0)
+                ),
             ]
         );
         let syntax = report.cases.last().unwrap();
@@ -454,11 +476,13 @@ E   SyntaxError: invalid syntax</error></testcase></testsuite></testsuites>"#;
         assert_eq!(
             syntax.collection_error,
             Some((
-                Some("SyntaxError: invalid syntax (runtime/tests/test_syntax.py, line 1)".to_owned()),
+                Some(
+                    "SyntaxError: invalid syntax (runtime/tests/test_syntax.py, line 1)".to_owned()
+                ),
                 true
             ))
         );
-        assert!(!report.cases[2].is_collection_error());
+        assert!(report.cases[2].collection_error.is_none());
     }
 
     #[test]

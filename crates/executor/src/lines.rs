@@ -20,9 +20,10 @@
 //! let mut parser = LineParser::new();
 //! parser.feed(b"============ test session starts ============\n");
 //! parser.feed(b"collected 2 items\n\ntests/test_a.py::test_ok PASSED   [ 50%]\n");
-//! parser.feed(b"tests/test_a.py::test_hang ");
+//! parser.feed(b"tests/test_a.py::test_hang "); // printed before the test runs; no newline yet
 //! assert_eq!(parser.running_test(), Some("tests/test_a.py::test_hang"));
-//! parser.finish();
+//! parser.finish(); // the process was killed: the stream ends mid-line
+//! assert_eq!(parser.running_test(), Some("tests/test_a.py::test_hang"));
 //! assert_eq!(parser.tests()[0].outcome, TestOutcome::Passed);
 //! assert_eq!(parser.collected(), Some(2));
 //! ```
@@ -70,6 +71,11 @@ impl LineSplitter {
             bytes = &bytes[i + 1..];
         }
         self.append(bytes);
+    }
+
+    /// The line received so far but not yet ended, unless it is too long to be pytest's.
+    pub(crate) fn partial(&self) -> Option<&[u8]> {
+        (!self.pending.is_empty() && !self.overlong).then_some(self.pending.as_slice())
     }
 
     /// The unterminated last line, if any (a process killed mid-line leaves one).
@@ -180,6 +186,16 @@ impl LineParser {
         let state = &mut self.state;
         self.splitter
             .feed(bytes, |line| state.on_line(&String::from_utf8_lossy(line)));
+        // pytest names a test (`nodeid `) before running it and ends the line only when it
+        // finishes: a test is running while its line is still open.
+        if state.section == Section::Progress
+            && let Some(partial) = self.splitter.partial()
+            && let Some(Progress::Started(nodeid)) =
+                parse_progress_line(&String::from_utf8_lossy(partial))
+            && state.running.as_deref() != Some(nodeid)
+        {
+            state.running = Some(nodeid.to_owned());
+        }
     }
 
     /// Ends the stream: parses a last unterminated line, such as the node id pytest printed
@@ -383,11 +399,7 @@ impl State {
         };
         let nodeid = &rest[..end];
         let after = rest[end..].trim_start();
-        let message = after
-            .strip_prefix("- ")
-            .unwrap_or(after)
-            .trim()
-            .to_owned();
+        let message = after.strip_prefix("- ").unwrap_or(after).trim().to_owned();
         let message = (!message.is_empty()).then(|| truncate(&message));
         if !nodeid.contains("::") {
             if outcome == TestOutcome::Error {
@@ -599,9 +611,11 @@ fn parse_collected(line: &str) -> Option<u64> {
         .unwrap_or(line)
         .strip_prefix("collected ")?;
     let count = leading_number(rest)?;
-    let selected = rest
-        .split(" / ")
-        .find_map(|part| part.trim().strip_suffix(" selected").and_then(leading_number));
+    let selected = rest.split(" / ").find_map(|part| {
+        part.trim()
+            .strip_suffix(" selected")
+            .and_then(leading_number)
+    });
     Some(selected.unwrap_or(count))
 }
 
@@ -920,7 +934,10 @@ FAILED runtime/tests/test_a.py::test_fail - AssertionError: boom
             (&format!("{t}test_param[a b]"), TestOutcome::Passed),
             (&format!("{t}test_param[e[f]]"), TestOutcome::Passed),
             (&format!("{t}test_param[PASSED x]"), TestOutcome::Passed),
-            (&format!("{t}TestOuter::TestInner::test_nested"), TestOutcome::Passed),
+            (
+                &format!("{t}TestOuter::TestInner::test_nested"),
+                TestOutcome::Passed,
+            ),
             (&format!("{t}test_print_disabled"), TestOutcome::Passed),
         ]
         .iter()
@@ -932,11 +949,21 @@ FAILED runtime/tests/test_a.py::test_fail - AssertionError: boom
         assert!(p.session_started());
         let summary = p.summary().unwrap();
         assert_eq!(
-            (summary.failed, summary.passed, summary.skipped, summary.xfailed, summary.xpassed, summary.errors),
+            (
+                summary.failed,
+                summary.passed,
+                summary.skipped,
+                summary.xfailed,
+                summary.xpassed,
+                summary.errors
+            ),
             (1, 7, 1, 1, 1, 2)
         );
         let by_id = |id: &str| p.tests().iter().find(|t| t.nodeid == id).unwrap();
-        assert_eq!(by_id(&format!("{t}test_skip")).message.as_deref(), Some("not now"));
+        assert_eq!(
+            by_id(&format!("{t}test_skip")).message.as_deref(),
+            Some("not now")
+        );
         assert_eq!(
             by_id(&format!("{t}test_fail")).message.as_deref(),
             Some("AssertionError: boom")
@@ -976,12 +1003,27 @@ FAILED runtime/tests/test_a.py::test_fail - AssertionError: boom
     }
 
     #[test]
+    fn a_test_is_running_while_its_line_is_open() {
+        let mut p = LineParser::new();
+        p.feed(b"=== test session starts ===\na.py::test_one ");
+        assert_eq!(p.running_test(), Some("a.py::test_one"));
+        p.feed(b"PASSED [ 50%]\na.py::test_two");
+        assert_eq!(p.running_test(), Some("a.py::test_two"));
+        p.feed(b" FAILED [100%]\n");
+        assert_eq!(p.running_test(), None);
+        assert_eq!((p.finished_count(), p.failure_count()), (2, 1));
+    }
+
+    #[test]
     fn a_running_test_with_output_stays_running() {
         let p = parse(
             "=== test session starts ===\n\
              runtime/tests/test_h.py::test_noisy[x y] starting up\nmore output\n",
         );
-        assert_eq!(p.running_test(), Some("runtime/tests/test_h.py::test_noisy[x y]"));
+        assert_eq!(
+            p.running_test(),
+            Some("runtime/tests/test_h.py::test_noisy[x y]")
+        );
     }
 
     #[test]
@@ -1004,11 +1046,17 @@ FAILED runtime/tests/test_a.py::test_fail - AssertionError: boom
              !!!!!!!!!!!!!!!!!!! Interrupted: 2 errors during collection !!!!!!!!!!!!!!!!!!!!\n\
              ============================== 2 errors in 0.23s ===============================\n",
         );
-        assert_eq!(p.interruption(), Some("Interrupted: 2 errors during collection"));
+        assert_eq!(
+            p.interruption(),
+            Some("Interrupted: 2 errors during collection")
+        );
         let errors = p.collection_errors();
         assert_eq!(errors.len(), 2);
         assert_eq!(errors[0].path.as_deref(), Some("runtime/tests/test_imp.py"));
-        assert_eq!(errors[0].message, "ModuleNotFoundError: No module named 'nope'");
+        assert_eq!(
+            errors[0].message,
+            "ModuleNotFoundError: No module named 'nope'"
+        );
         assert!(!errors[0].syntax_error);
         assert!(errors[1].syntax_error);
         assert_eq!(
@@ -1020,7 +1068,10 @@ FAILED runtime/tests/test_a.py::test_fail - AssertionError: boom
             outcomes(&p),
             vec![
                 ("runtime/tests/test_imp.py".to_owned(), TestOutcome::Error),
-                ("runtime/tests/test_syntax.py".to_owned(), TestOutcome::Error),
+                (
+                    "runtime/tests/test_syntax.py".to_owned(),
+                    TestOutcome::Error
+                ),
             ]
         );
     }
@@ -1042,9 +1093,20 @@ FAILED runtime/tests/test_a.py::test_fail - AssertionError: boom
 
     #[test]
     fn summary_lines() {
-        let c = parse_summary("2 failed, 11 passed, 1 skipped, 1 xfailed, 1 xpassed, 2 errors in 0.08s").unwrap();
-        assert_eq!((c.failed, c.passed, c.skipped, c.xfailed, c.xpassed, c.errors), (2, 11, 1, 1, 1, 2));
-        assert_eq!(parse_summary("no tests ran in 0.00s"), Some(TestCounts::default()));
+        let c = parse_summary(
+            "2 failed, 11 passed, 1 skipped, 1 xfailed, 1 xpassed, 2 errors in 0.08s",
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                c.failed, c.passed, c.skipped, c.xfailed, c.xpassed, c.errors
+            ),
+            (2, 11, 1, 1, 1, 2)
+        );
+        assert_eq!(
+            parse_summary("no tests ran in 0.00s"),
+            Some(TestCounts::default())
+        );
         let c = parse_summary("1 passed, 3 warnings in 61.02s (0:01:01)").unwrap();
         assert_eq!(c.passed, 1);
         assert_eq!(parse_summary("1 error in 0.1s").unwrap().errors, 1);
@@ -1066,7 +1128,11 @@ FAILED runtime/tests/test_a.py::test_fail - AssertionError: boom
         use Progress::*;
         assert_eq!(
             parse_progress_line("a.py::t PASSED"),
-            Some(Finished { nodeid: Some("a.py::t"), outcome: TestOutcome::Passed, reason: None })
+            Some(Finished {
+                nodeid: Some("a.py::t"),
+                outcome: TestOutcome::Passed,
+                reason: None
+            })
         );
         assert_eq!(
             parse_progress_line("a.py::t SKIPPED (no (nested) luck)   [3/17]"),
@@ -1078,11 +1144,19 @@ FAILED runtime/tests/test_a.py::test_fail - AssertionError: boom
         );
         assert_eq!(
             parse_progress_line("[gw1] [ 50%] FAILED a.py::t[1 2]"),
-            Some(Finished { nodeid: Some("a.py::t[1 2]"), outcome: TestOutcome::Failed, reason: None })
+            Some(Finished {
+                nodeid: Some("a.py::t[1 2]"),
+                outcome: TestOutcome::Failed,
+                reason: None
+            })
         );
         assert_eq!(
             parse_progress_line("noise ERROR        [100%]"),
-            Some(Finished { nodeid: None, outcome: TestOutcome::Error, reason: None })
+            Some(Finished {
+                nodeid: None,
+                outcome: TestOutcome::Error,
+                reason: None
+            })
         );
         assert_eq!(parse_progress_line("a.py::t "), Some(Started("a.py::t")));
         assert_eq!(parse_progress_line("just output"), None);
@@ -1092,7 +1166,9 @@ FAILED runtime/tests/test_a.py::test_fail - AssertionError: boom
 
     #[test]
     fn internal_errors_are_noticed() {
-        let p = parse("INTERNALERROR> Traceback (most recent call last):\nINTERNALERROR> ValueError: broke\n");
+        let p = parse(
+            "INTERNALERROR> Traceback (most recent call last):\nINTERNALERROR> ValueError: broke\n",
+        );
         assert_eq!(p.internal_error(), Some("ValueError: broke"));
     }
 
@@ -1144,19 +1220,28 @@ FAILED runtime/tests/test_a.py::test_fail - AssertionError: boom
         let e = &s.conftest_errors()[0];
         assert_eq!(e.path.as_deref(), Some("runtime/tests/conftest.py"));
         assert!(e.syntax_error && e.conftest);
-        assert_eq!(e.message, "SyntaxError: invalid syntax (runtime/tests/conftest.py, line 1)");
+        assert_eq!(
+            e.message,
+            "SyntaxError: invalid syntax (runtime/tests/conftest.py, line 1)"
+        );
         assert!(!s.pytest_missing());
 
         let mut s = StderrScanner::default();
         s.feed(b"/tmp/venv/bin/python: No module named pytest\n");
         s.finish();
         assert!(s.pytest_missing());
-        assert_eq!(s.last_line(), Some("/tmp/venv/bin/python: No module named pytest"));
+        assert_eq!(
+            s.last_line(),
+            Some("/tmp/venv/bin/python: No module named pytest")
+        );
 
         let mut s = StderrScanner::default();
         s.feed(b"ERROR: file or directory not found: runtime/nothere\n\n");
         s.finish();
-        assert_eq!(s.usage_error(), Some("file or directory not found: runtime/nothere"));
+        assert_eq!(
+            s.usage_error(),
+            Some("file or directory not found: runtime/nothere")
+        );
     }
 
     proptest! {

@@ -83,7 +83,11 @@ impl<'a> NodeIdResolver<'a> {
     /// Finds the longest dotted prefix of the classname that is a test file under the root.
     fn probe(&self, classname: &str, name: &str) -> Option<String> {
         // For a collection error the name is the dotted path of the file itself.
-        let dotted = if classname.is_empty() { name } else { classname };
+        let dotted = if classname.is_empty() {
+            name
+        } else {
+            classname
+        };
         let parts: Vec<&str> = dotted.split('.').collect();
         for k in (1..=parts.len()).rev() {
             let candidate = format!("{}.py", parts[..k].join("/"));
@@ -158,7 +162,10 @@ mod tests {
     #[test]
     fn mangling_matches_pytest() {
         let cases = [
-            ("runtime/tests/test_a.py::test_x", ("runtime.tests.test_a", "test_x")),
+            (
+                "runtime/tests/test_a.py::test_x",
+                ("runtime.tests.test_a", "test_x"),
+            ),
             (
                 "runtime/tests/test_a.py::TestO::TestI::test_n",
                 ("runtime.tests.test_a.TestO.TestI", "test_n"),
@@ -178,7 +185,10 @@ mod tests {
     fn known_ids_win() {
         let known = ["v1.2/test_a.py::test_x", "t/test_b.py::TestC::test_y[x.y]"];
         let r = NodeIdResolver::new(known, Utf8Path::new("/nonexistent"));
-        assert_eq!(r.resolve("v1.2.test_a", "test_x", None), "v1.2/test_a.py::test_x");
+        assert_eq!(
+            r.resolve("v1.2.test_a", "test_x", None),
+            "v1.2/test_a.py::test_x"
+        );
         assert_eq!(
             r.resolve("t.test_b.TestC", "test_y[x.y]", Some("t/test_b.py")),
             "t/test_b.py::TestC::test_y[x.y]"
@@ -192,8 +202,14 @@ mod tests {
             r.resolve("a.b.test_c.TestD.TestE", "test_f[1]", Some("a/b/test_c.py")),
             "a/b/test_c.py::TestD::TestE::test_f[1]"
         );
-        assert_eq!(r.resolve("a.test_c", "test_f", Some("a/test_c.py")), "a/test_c.py::test_f");
-        assert_eq!(r.resolve("", "a.test_c", Some("a/test_c.py")), "a/test_c.py");
+        assert_eq!(
+            r.resolve("a.test_c", "test_f", Some("a/test_c.py")),
+            "a/test_c.py::test_f"
+        );
+        assert_eq!(
+            r.resolve("", "a.test_c", Some("a/test_c.py")),
+            "a/test_c.py"
+        );
         // An inherited test: the file attribute names the base module.
         assert_eq!(
             r.resolve("a.test_c.TestD", "test_f", Some("a/base.py")),

@@ -117,9 +117,9 @@ fn from_junit(
     for case in report.cases {
         let nodeid = resolver.resolve(&case.classname, &case.name, case.file.as_deref());
         if let Some((message, syntax_error)) = case.collection_error.clone()
-            && !collection_errors
-                .iter()
-                .any(|e| e.path.as_deref() == Some(nodeid.as_str()) && e.message != "collection failure")
+            && !collection_errors.iter().any(|e| {
+                e.path.as_deref() == Some(nodeid.as_str()) && e.message != "collection failure"
+            })
         {
             collection_errors.retain(|e| e.path.as_deref() != Some(nodeid.as_str()));
             collection_errors.push(CollectionError {
@@ -317,8 +317,11 @@ FAILED t/test_a.py::TestK::test_f - assert 0
         let report = crate::junit::parse(XML.as_bytes(), None);
         let f = merge(Some(report), &s, &stderr(""), Utf8Path::new("/r"));
         assert_eq!(f.source, ResultsSource::Junit);
-        let got: Vec<(&str, TestOutcome)> =
-            f.tests.iter().map(|t| (t.nodeid.as_str(), t.outcome)).collect();
+        let got: Vec<(&str, TestOutcome)> = f
+            .tests
+            .iter()
+            .map(|t| (t.nodeid.as_str(), t.outcome))
+            .collect();
         assert_eq!(
             got,
             [
@@ -342,7 +345,12 @@ FAILED t/test_a.py::TestK::test_f - assert 0
 <testcase classname="t.test_a" name="test_f" file="t/test_a.py" time="0.2"/>
 </testsuite>"#;
         let s = stream("");
-        let f = merge(Some(crate::junit::parse(xml.as_bytes(), None)), &s, &stderr(""), Utf8Path::new("/r"));
+        let f = merge(
+            Some(crate::junit::parse(xml.as_bytes(), None)),
+            &s,
+            &stderr(""),
+            Utf8Path::new("/r"),
+        );
         assert_eq!(f.tests.len(), 2);
         assert_eq!(f.tests[0].nodeid, "t/test_a.py::test_f");
         assert_eq!(f.tests[0].outcome, TestOutcome::Passed);
@@ -351,7 +359,9 @@ FAILED t/test_a.py::TestK::test_f - assert 0
 
     #[test]
     fn without_a_report_the_stream_gives_partial_results() {
-        let s = stream("=== test session starts ===\nt/test_a.py::test_ok PASSED [ 50%]\nt/test_a.py::test_hang ");
+        let s = stream(
+            "=== test session starts ===\nt/test_a.py::test_ok PASSED [ 50%]\nt/test_a.py::test_hang ",
+        );
         let f = merge(None, &s, &stderr(""), Utf8Path::new("/r"));
         assert_eq!(f.source, ResultsSource::Stream);
         assert_eq!(f.tests.len(), 1);
@@ -370,7 +380,12 @@ FAILED t/test_a.py::TestK::test_f - assert 0
         assert_eq!((f.counts.passed, f.counts.errors), (1, 1));
     }
 
-    fn decide(code: Option<i32>, signal: Option<i32>, out: &str, err: &str) -> (RunOutcome, Vec<String>) {
+    fn decide(
+        code: Option<i32>,
+        signal: Option<i32>,
+        out: &str,
+        err: &str,
+    ) -> (RunOutcome, Vec<String>) {
         let s = stream(out);
         let e = stderr(err);
         let f = merge(None, &s, &e, Utf8Path::new("/r"));
@@ -381,13 +396,25 @@ FAILED t/test_a.py::TestK::test_f - assert 0
     fn exit_codes_and_evidence_decide_the_outcome() {
         let session = "=== test session starts ===\n";
         assert_eq!(decide(Some(0), None, session, "").0, RunOutcome::Passed);
-        assert_eq!(decide(Some(1), None, session, "").0, RunOutcome::TestsFailed);
-        assert_eq!(decide(Some(2), None, session, "").0, RunOutcome::Interrupted);
+        assert_eq!(
+            decide(Some(1), None, session, "").0,
+            RunOutcome::TestsFailed
+        );
+        assert_eq!(
+            decide(Some(2), None, session, "").0,
+            RunOutcome::Interrupted
+        );
         let collection = format!(
             "{session}=== ERRORS ===\n___ ERROR collecting t/test_x.py ___\nE   SyntaxError: bad\n!!! Interrupted: 1 error during collection !!!\n"
         );
-        assert_eq!(decide(Some(2), None, &collection, "").0, RunOutcome::CollectionFailed);
-        assert_eq!(decide(Some(3), None, session, "").0, RunOutcome::InternalError);
+        assert_eq!(
+            decide(Some(2), None, &collection, "").0,
+            RunOutcome::CollectionFailed
+        );
+        assert_eq!(
+            decide(Some(3), None, session, "").0,
+            RunOutcome::InternalError
+        );
         let (o, d) = decide(
             Some(4),
             None,
@@ -395,12 +422,23 @@ FAILED t/test_a.py::TestK::test_f - assert 0
             "ImportError while loading conftest '/r/t/conftest.py'.\nE   ModuleNotFoundError: No module named 'x'\n",
         );
         assert_eq!(o, RunOutcome::UsageError);
-        assert_eq!(d, ["conftest t/conftest.py failed to load: ModuleNotFoundError: No module named 'x'"]);
+        assert_eq!(
+            d,
+            ["conftest t/conftest.py failed to load: ModuleNotFoundError: No module named 'x'"]
+        );
         assert_eq!(decide(Some(5), None, session, "").0, RunOutcome::NoTests);
-        let (o, d) = decide(Some(1), None, "", "/venv/bin/python: No module named pytest\n");
+        let (o, d) = decide(
+            Some(1),
+            None,
+            "",
+            "/venv/bin/python: No module named pytest\n",
+        );
         assert_eq!(o, RunOutcome::Infrastructure);
         assert!(d[0].contains("py -m pip install pytest"), "{d:?}");
-        assert_eq!(decide(Some(1), None, "", "Traceback...\nImportError: x\n").0, RunOutcome::Crashed);
+        assert_eq!(
+            decide(Some(1), None, "", "Traceback...\nImportError: x\n").0,
+            RunOutcome::Crashed
+        );
         assert_eq!(decide(Some(7), None, session, "").0, RunOutcome::Crashed);
         let (o, d) = decide(None, Some(11), session, "");
         assert_eq!(o, RunOutcome::Crashed);
