@@ -1,0 +1,379 @@
+//! Running one [`Invocation`]: spawn, stream, stop at the deadline, clean up, assemble evidence.
+//!
+//! Timeline of a run:
+//! 1. Spawn the interpreter as the leader of a new process group (`process_group(0)`, set by
+//!    the spawn itself, not a `pre_exec` hook), stdin from `/dev/null`, both outputs piped.
+//! 2. Read both pipes concurrently in fixed-size chunks into bounded captures and the
+//!    streaming parsers, while waiting for the leader to exit or the deadline to pass.
+//! 3. At the deadline: SIGTERM to the group, wait up to the grace period, then SIGKILL to the
+//!    group and wait (bounded) for the leader.
+//! 4. Once the leader has exited, however: anything still alive in the group, or marked as
+//!    the run's outside it, is killed and reported as leaked; the pipes get a short deadline to
+//!    reach end-of-file, after which they are abandoned (a process that escaped Warden holds
+//!    them).
+//! 5. Read the JUnit report from the private temporary directory (removed on return) and
+//!    assemble the evidence.
+//!
+//! Every wait is bounded: the run returns at most about `deadline + grace +` [`KILL_WAIT`] `+`
+//! [`CLEANUP_BUDGET`] `+` [`DRAIN_DEADLINE`] after it started, whatever the processes do.
+//! Dropping the future at any await point drops the [`ProcessGroup`] guard, which SIGKILLs the
+//! group and its escaped members.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::process::Stdio;
+use std::time::Duration;
+
+use camino::{Utf8Path, Utf8PathBuf};
+use nix::sys::signal::Signal;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::process::Command;
+use tokio::sync::watch;
+use tokio::time::{Instant, sleep_until, timeout};
+
+use crate::capture::Capture;
+use crate::evidence::{RunEvidence, RunOutcome, millis};
+use crate::invocation::Invocation;
+use crate::junit;
+use crate::lines::{LineParser, StderrScanner};
+use crate::process::{ProcessGroup, new_run_id};
+use crate::progress::Progress;
+use crate::results::{self, Exit};
+
+/// Size of each read from a pipe.
+const CHUNK_BYTES: usize = 64 * 1024;
+
+/// How long to wait for the leader after SIGKILL (it can only be slower in uninterruptible
+/// sleep, e.g. on a hung network file system).
+pub(crate) const KILL_WAIT: Duration = Duration::from_secs(1);
+
+/// Time to find and kill leftovers after the leader exited.
+pub(crate) const CLEANUP_BUDGET: Duration = Duration::from_secs(1);
+
+/// How long the pipes get to reach end-of-file once every process Warden knows of is gone.
+pub(crate) const DRAIN_DEADLINE: Duration = Duration::from_millis(500);
+
+/// One output stream's consumer: the bounded capture plus a parser.
+struct Sink<P> {
+    capture: Capture,
+    parser: P,
+}
+
+trait Feed {
+    fn feed(&mut self, bytes: &[u8]);
+}
+
+impl Feed for LineParser {
+    fn feed(&mut self, bytes: &[u8]) {
+        LineParser::feed(self, bytes);
+    }
+}
+
+impl Feed for StderrScanner {
+    fn feed(&mut self, bytes: &[u8]) {
+        StderrScanner::feed(self, bytes);
+    }
+}
+
+/// Runs `inv` to completion and returns its evidence. Never fails: problems are evidence.
+pub(crate) async fn execute(inv: &Invocation, progress: &watch::Sender<Progress>) -> RunEvidence {
+    let scratch = match tempfile::Builder::new().prefix("warden-run-").tempdir() {
+        Ok(dir) => dir,
+        Err(e) => {
+            return RunEvidence::not_started(
+                vec![inv.program()],
+                inv.deadline,
+                format!(
+                    "could not create a private temporary directory for the JUnit report: {e}; check TMPDIR and free space"
+                ),
+            );
+        }
+    };
+    let report_path = match Utf8Path::from_path(scratch.path()) {
+        Some(dir) => dir.join("report.xml"),
+        None => Utf8PathBuf::from(format!("{}/report.xml", scratch.path().display())),
+    };
+    let argv = inv.argv(&report_path);
+    if !inv.root.is_dir() {
+        return RunEvidence::not_started(
+            argv,
+            inv.deadline,
+            format!("the root {} is not a directory", inv.root),
+        );
+    }
+    let run_id = new_run_id();
+    let mut command = Command::new(&argv[0]);
+    command
+        .args(&argv[1..])
+        .current_dir(&inv.root)
+        .env_clear()
+        .envs(inv.environment(std::env::vars_os(), &run_id))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+
+    let started = Instant::now();
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            return RunEvidence::not_started(argv, inv.deadline, spawn_failure(&inv.python, &e));
+        }
+    };
+    // From here on, dropping `group` (on return or cancellation) kills whatever is left.
+    let Some(pid) = child.id() else {
+        return RunEvidence::not_started(
+            argv,
+            inv.deadline,
+            "the pytest process vanished as it started".into(),
+        );
+    };
+    let mut group = ProcessGroup::new(pid as i32, &run_id);
+    tracing::debug!(pid, ?argv, deadline = ?inv.deadline, "pytest started");
+    progress.send_modify(|p| {
+        *p = Progress {
+            running: true,
+            started: Some(started.into_std()),
+            deadline: inv.deadline,
+            ..Progress::default()
+        }
+    });
+
+    let mut out = Sink {
+        capture: Capture::new(inv.output_cap),
+        parser: LineParser::with_root(&inv.root),
+    };
+    let mut err = Sink {
+        capture: Capture::new(inv.output_cap),
+        parser: StderrScanner::with_root(&inv.root),
+    };
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+
+    let mut timed_out = false;
+    let exit;
+    let leaked;
+    let output_complete;
+    {
+        let pumps = async {
+            tokio::join!(
+                pump_stdout(stdout, &mut out, progress),
+                pump(stderr, &mut err)
+            );
+        };
+        let mut pumps = std::pin::pin!(pumps);
+        let mut pumped = false;
+        let deadline = started + inv.deadline;
+
+        exit = while_pumping(pumps.as_mut(), &mut pumped, async {
+            tokio::select! {
+                status = child.wait() => status.ok(),
+                () = sleep_until(deadline) => {
+                    timed_out = true;
+                    tracing::info!(pid, "deadline reached; sending SIGTERM to the process group");
+                    group.signal(Signal::SIGTERM);
+                    match timeout(inv.grace, child.wait()).await {
+                        Ok(status) => status.ok(),
+                        Err(_) => {
+                            tracing::info!(pid, "grace period over; sending SIGKILL to the process group");
+                            group.signal(Signal::SIGKILL);
+                            timeout(KILL_WAIT, child.wait()).await.ok().and_then(Result::ok)
+                        }
+                    }
+                }
+            }
+        })
+        .await;
+
+        leaked = while_pumping(
+            pumps.as_mut(),
+            &mut pumped,
+            group.kill_leftovers(CLEANUP_BUDGET),
+        )
+        .await;
+        if !leaked.is_empty() {
+            tracing::warn!(
+                count = leaked.len(),
+                "killed processes left behind by the run"
+            );
+        }
+        output_complete = pumped || timeout(DRAIN_DEADLINE, pumps.as_mut()).await.is_ok();
+        if !output_complete {
+            tracing::warn!(
+                "output pipes still open after every known process exited; abandoning them"
+            );
+        }
+    }
+    out.parser.finish();
+    err.parser.finish();
+    drop(child);
+
+    let root = inv.root.clone();
+    let report = tokio::task::spawn_blocking(move || junit::read_report(&report_path, &root))
+        .await
+        .ok()
+        .flatten();
+    drop(scratch);
+
+    let findings = results::merge(report, &out.parser, &err.parser, &inv.root);
+    let exit = exit.map(|status| {
+        use std::os::unix::process::ExitStatusExt;
+        Exit {
+            code: status.code(),
+            signal: status.signal(),
+        }
+    });
+    let (outcome, mut diagnostics) = results::outcome(
+        exit,
+        timed_out,
+        &inv.program(),
+        &out.parser,
+        &err.parser,
+        &findings,
+    );
+    let timed_out_test = if timed_out {
+        out.parser.running_test().map(str::to_owned)
+    } else {
+        None
+    };
+    if timed_out {
+        diagnostics.insert(
+            0,
+            format!(
+                "stopped at the {} s deadline (SIGTERM to the process group, SIGKILL after a {} s grace period){}",
+                inv.deadline.as_secs_f64(),
+                inv.grace.as_secs_f64(),
+                match &timed_out_test {
+                    Some(test) => format!("; the running test was {test}"),
+                    None => String::new(),
+                }
+            ),
+        );
+        if exit.is_none() {
+            diagnostics.push("the pytest process did not exit even after SIGKILL".into());
+        }
+    }
+    if !leaked.is_empty() {
+        diagnostics.push(format!(
+            "{} process(es) were still running after pytest exited and were killed",
+            leaked.len()
+        ));
+    }
+    if !output_complete {
+        diagnostics.push(
+            "a process outside the run's process group kept the output pipes open; output after that point was abandoned".into(),
+        );
+    }
+    let duration = started.elapsed();
+    progress.send_modify(|p| {
+        p.running = false;
+        p.current_test = None;
+    });
+    debug_assert!(outcome != RunOutcome::TimedOut || timed_out);
+    RunEvidence {
+        argv,
+        outcome,
+        exit_code: exit.and_then(|e| e.code),
+        signal: exit.and_then(|e| e.signal),
+        duration_ms: millis(duration),
+        deadline_ms: millis(inv.deadline),
+        timed_out,
+        timed_out_test,
+        counts: findings.counts,
+        tests: findings.tests,
+        tests_omitted: findings.tests_omitted,
+        results_source: findings.source,
+        collection_errors: findings.collection_errors,
+        diagnostics,
+        stdout: out.capture.finish(),
+        stderr: err.capture.finish(),
+        output_complete,
+        leaked_processes: leaked,
+    }
+}
+
+/// Polls `work` to completion while also driving the pipe readers (until they finish).
+async fn while_pumping<F: Future>(
+    mut pumps: Pin<&mut impl Future<Output = ()>>,
+    pumped: &mut bool,
+    work: F,
+) -> F::Output {
+    let mut work = std::pin::pin!(work);
+    loop {
+        tokio::select! {
+            biased;
+            output = &mut work => return output,
+            () = pumps.as_mut(), if !*pumped => *pumped = true,
+        }
+    }
+}
+
+/// Reads a pipe to its end in fixed chunks.
+async fn pump<P: Feed>(pipe: Option<impl AsyncRead + Unpin>, sink: &mut Sink<P>) {
+    let Some(mut pipe) = pipe else { return };
+    let mut buf = vec![0u8; CHUNK_BYTES];
+    loop {
+        match pipe.read(&mut buf).await {
+            Ok(0) => return,
+            Ok(n) => {
+                sink.capture.push(&buf[..n]);
+                sink.parser.feed(&buf[..n]);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the process output failed");
+                return;
+            }
+        }
+    }
+}
+
+/// Like [`pump`], publishing progress as tests finish.
+async fn pump_stdout(
+    pipe: Option<impl AsyncRead + Unpin>,
+    sink: &mut Sink<LineParser>,
+    progress: &watch::Sender<Progress>,
+) {
+    let Some(mut pipe) = pipe else { return };
+    let mut buf = vec![0u8; CHUNK_BYTES];
+    loop {
+        match pipe.read(&mut buf).await {
+            Ok(0) => return,
+            Ok(n) => {
+                sink.capture.push(&buf[..n]);
+                sink.parser.feed(&buf[..n]);
+                let parser = &sink.parser;
+                progress.send_if_modified(|p| {
+                    let current = parser.running_test();
+                    let changed = p.finished != parser.finished_count()
+                        || p.collected != parser.collected()
+                        || p.current_test.as_deref() != current;
+                    if changed {
+                        p.finished = parser.finished_count();
+                        p.failures = parser.failure_count();
+                        p.collected = parser.collected();
+                        p.current_test = current.map(str::to_owned);
+                    }
+                    changed
+                });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the process output failed");
+                return;
+            }
+        }
+    }
+}
+
+/// What to tell a person when the interpreter could not be started.
+fn spawn_failure(python: &str, e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => format!(
+            "the Python interpreter `{python}` was not found: install Python 3 with pytest, or point Warden at an interpreter (the policy's `python`, the runner's interpreter option, or WARDEN_PYTHON)"
+        ),
+        std::io::ErrorKind::PermissionDenied => format!(
+            "the Python interpreter `{python}` is not executable: fix its permissions or point Warden at another interpreter"
+        ),
+        _ => format!("could not start `{python} -m pytest`: {e}"),
+    }
+}

@@ -1,0 +1,261 @@
+//! The exact command Warden runs, and the environment it runs in.
+//!
+//! `python -m pytest`, in the root, with the allowed extra arguments first and Warden's own
+//! options after them (later options win in pytest's parser, so an extra argument cannot undo
+//! one of Warden's), then `--` and the targets (so a target can never be read as an option):
+//!
+//! - `--rootdir=<root>`: node ids are relative to Warden's root whatever ini file pytest finds,
+//!   so they match the policy's targets and can be rerun.
+//! - `-p no:cacheprovider`: no `.pytest_cache` is written into the tree under test.
+//! - `-o addopts=`: the project's ini `addopts` are ignored. The files under test are in the
+//!   agent's hands, and `addopts` could otherwise smuggle in exactly the options the policy's
+//!   argument allowlist refuses (`-p plugin`, `--junitxml=/elsewhere`, `--rootdir`, ...) or
+//!   disable the report Warden reads. The rest of the ini file still applies.
+//! - `--junitxml=<private dir>/report.xml` with `-o junit_family=xunit1` (whose `file`
+//!   attribute makes node ids recoverable) and `-o junit_logging=no` (no test output in it).
+//! - `--color=no -rA --verbosity=N`: plain text, a short summary line for every outcome, and
+//!   one progress line per test (N is at least 1, more if the extra args asked for more).
+//!
+//! The environment is cleared, then given `PATH`, `HOME`, `LANG`, `LC_*`, `TMPDIR` and the
+//! policy's `env_allow` names from Warden's own environment, except reserved names that inject
+//! code or options into Python or pytest (`PYTHON*`, `PYTEST_*`, `LD_*`, `DYLD_*`, `WARDEN_*`,
+//! `BASH_ENV`, `ENV`), which never pass even if a policy lists them. Warden adds
+//! `PYTHONDONTWRITEBYTECODE=1` (no `__pycache__` in the tree: the code fingerprint hashes it),
+//! `PYTHONUNBUFFERED=1` (what pytest printed before a kill is not lost in a buffer) and the run
+//! marker that lets Warden find processes that leave the process group.
+
+use std::ffi::OsString;
+use std::time::Duration;
+
+use camino::{Utf8Path, Utf8PathBuf};
+
+use crate::process::RUN_MARKER_VAR;
+
+/// Names always passed through from Warden's environment (when set).
+const BASE_ENV: [&str; 4] = ["PATH", "HOME", "LANG", "TMPDIR"];
+
+/// Prefixes of names that never reach the child.
+const RESERVED_PREFIXES: [&str; 5] = ["PYTHON", "PYTEST_", "LD_", "DYLD_", "WARDEN_"];
+
+/// Names that never reach the child.
+const RESERVED_NAMES: [&str; 2] = ["BASH_ENV", "ENV"];
+
+/// Everything needed to run pytest once.
+#[derive(Debug, Clone)]
+pub(crate) struct Invocation {
+    /// Absolute, canonical root: the working directory and pytest's rootdir.
+    pub(crate) root: Utf8PathBuf,
+    /// Root-relative targets (paths or node ids).
+    pub(crate) targets: Vec<String>,
+    /// Allowlisted extra pytest arguments.
+    pub(crate) extra_args: Vec<String>,
+    /// The interpreter: a bare name looked up on `PATH`, or a path (relative to the root).
+    pub(crate) python: String,
+    /// Extra environment names to pass through.
+    pub(crate) env_allow: Vec<String>,
+    /// How long the run may take before it is stopped.
+    pub(crate) deadline: Duration,
+    /// How long the process group gets between SIGTERM and SIGKILL.
+    pub(crate) grace: Duration,
+    /// Bytes kept of each output stream.
+    pub(crate) output_cap: usize,
+}
+
+impl Invocation {
+    /// The interpreter to execute: bare names go through `PATH`; anything with a slash is a
+    /// path, taken relative to the root when not absolute.
+    pub(crate) fn program(&self) -> String {
+        if self.python.contains('/') && !self.python.starts_with('/') {
+            self.root.join(&self.python).into_string()
+        } else {
+            self.python.clone()
+        }
+    }
+
+    /// The full command line, interpreter first.
+    pub(crate) fn argv(&self, junit_report: &Utf8Path) -> Vec<String> {
+        let mut argv = vec![self.program(), "-m".into(), "pytest".into()];
+        argv.extend(self.extra_args.iter().cloned());
+        argv.extend([
+            format!("--rootdir={}", self.root),
+            "-p".into(),
+            "no:cacheprovider".into(),
+            "-o".into(),
+            "addopts=".into(),
+            format!("--junitxml={junit_report}"),
+            "-o".into(),
+            "junit_family=xunit1".into(),
+            "-o".into(),
+            "junit_logging=no".into(),
+            "--color=no".into(),
+            "-rA".into(),
+            format!("--verbosity={}", verbosity(&self.extra_args).max(1)),
+            "--".into(),
+        ]);
+        argv.extend(self.targets.iter().cloned());
+        argv
+    }
+
+    /// The child's whole environment, drawn from `parent` (Warden's own environment).
+    pub(crate) fn environment(
+        &self,
+        parent: impl IntoIterator<Item = (OsString, OsString)>,
+        run_id: &str,
+    ) -> Vec<(OsString, OsString)> {
+        let mut env: Vec<(OsString, OsString)> = parent
+            .into_iter()
+            .filter(|(name, _)| name.to_str().is_some_and(|n| self.passes(n)))
+            .collect();
+        env.extend([
+            ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
+            ("PYTHONUNBUFFERED".into(), "1".into()),
+            (RUN_MARKER_VAR.into(), run_id.into()),
+        ]);
+        env
+    }
+
+    fn passes(&self, name: &str) -> bool {
+        if RESERVED_NAMES.contains(&name) || RESERVED_PREFIXES.iter().any(|p| name.starts_with(p)) {
+            if self.env_allow.iter().any(|a| a == name) {
+                tracing::warn!(
+                    name,
+                    "the policy allows a reserved environment variable; it is not passed"
+                );
+            }
+            return false;
+        }
+        BASE_ENV.contains(&name)
+            || name.starts_with("LC_")
+            || self.env_allow.iter().any(|a| a == name)
+    }
+}
+
+/// The net verbosity the extra arguments ask for (`-v` +1, `-vv` +2, `-q` -1, ...).
+pub(crate) fn verbosity(extra_args: &[String]) -> i32 {
+    let mut level = 0i32;
+    for arg in extra_args {
+        match arg.as_str() {
+            "--verbose" => level += 1,
+            "--quiet" => level -= 1,
+            a if a.starts_with("--verbosity=") => {
+                if let Ok(n) = a["--verbosity=".len()..].parse::<i32>() {
+                    level = n;
+                }
+            }
+            a if a.len() > 1 && a.starts_with('-') && !a.starts_with("--") => {
+                let flags = &a[1..];
+                if flags.bytes().all(|b| b == b'v') {
+                    level += flags.len() as i32;
+                } else if flags.bytes().all(|b| b == b'q') {
+                    level -= flags.len() as i32;
+                }
+            }
+            _ => {}
+        }
+    }
+    level
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invocation() -> Invocation {
+        Invocation {
+            root: "/repo".into(),
+            targets: vec!["runtime/tests".into()],
+            extra_args: vec!["-x".into()],
+            python: "python3".into(),
+            env_allow: vec!["MY_TOKEN".into(), "PYTHONPATH".into()],
+            deadline: Duration::from_secs(300),
+            grace: Duration::from_secs(5),
+            output_cap: 51_200,
+        }
+    }
+
+    #[test]
+    fn argv_puts_warden_options_after_extra_args_and_targets_after_a_separator() {
+        let argv = invocation().argv(Utf8Path::new("/tmp/w/report.xml"));
+        assert_eq!(&argv[..4], ["python3", "-m", "pytest", "-x"]);
+        let sep = argv.iter().position(|a| a == "--").unwrap();
+        assert_eq!(&argv[sep + 1..], ["runtime/tests"]);
+        for required in [
+            "--rootdir=/repo",
+            "no:cacheprovider",
+            "addopts=",
+            "--junitxml=/tmp/w/report.xml",
+            "junit_family=xunit1",
+            "--color=no",
+            "-rA",
+            "--verbosity=1",
+        ] {
+            let at = argv.iter().position(|a| a == required).unwrap();
+            assert!(at > 3 && at < sep, "{required} misplaced");
+        }
+    }
+
+    #[test]
+    fn verbosity_counts_flags_and_never_drops_below_one() {
+        let v = |args: &[&str]| verbosity(&args.iter().map(|a| a.to_string()).collect::<Vec<_>>());
+        assert_eq!(v(&[]), 0);
+        assert_eq!(v(&["-v"]), 1);
+        assert_eq!(v(&["-vv", "-x"]), 2);
+        assert_eq!(v(&["-q"]), -1);
+        assert_eq!(v(&["--verbose", "--verbose", "-q"]), 1);
+        assert_eq!(v(&["-k", "vv"]), 0);
+        let mut inv = invocation();
+        inv.extra_args = vec!["-vv".into()];
+        assert!(
+            inv.argv(Utf8Path::new("/r.xml"))
+                .contains(&"--verbosity=2".to_owned())
+        );
+        inv.extra_args = vec!["-qq".into()];
+        assert!(
+            inv.argv(Utf8Path::new("/r.xml"))
+                .contains(&"--verbosity=1".to_owned())
+        );
+    }
+
+    #[test]
+    fn relative_interpreter_paths_are_taken_from_the_root() {
+        let mut inv = invocation();
+        assert_eq!(inv.program(), "python3");
+        inv.python = ".venv/bin/python".into();
+        assert_eq!(inv.program(), "/repo/.venv/bin/python");
+        inv.python = "/usr/bin/python3".into();
+        assert_eq!(inv.program(), "/usr/bin/python3");
+    }
+
+    #[test]
+    fn the_environment_is_an_allowlist_with_reserved_names_never_passing() {
+        let parent = [
+            ("PATH", "/bin"),
+            ("HOME", "/home/a"),
+            ("LC_ALL", "C.UTF-8"),
+            ("AWS_SECRET_ACCESS_KEY", "s3cr3t"),
+            ("MY_TOKEN", "allowed"),
+            ("PYTHONPATH", "/evil"),
+            ("PYTEST_ADDOPTS", "-p evil"),
+            ("PYTEST_PLUGINS", "evil"),
+            ("PYTHONSTARTUP", "/evil.py"),
+            ("LD_PRELOAD", "/evil.so"),
+            ("WARDEN_RUN_ID", "forged"),
+        ]
+        .map(|(k, v)| (OsString::from(k), OsString::from(v)));
+        let env = invocation().environment(parent, "abc");
+        let names: Vec<&str> = env.iter().map(|(k, _)| k.to_str().unwrap()).collect();
+        assert_eq!(
+            names,
+            [
+                "PATH",
+                "HOME",
+                "LC_ALL",
+                "MY_TOKEN",
+                "PYTHONDONTWRITEBYTECODE",
+                "PYTHONUNBUFFERED",
+                "WARDEN_RUN_ID"
+            ]
+        );
+        assert_eq!(env.last().unwrap().1, "abc");
+    }
+}

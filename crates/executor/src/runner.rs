@@ -1,0 +1,124 @@
+//! The public entry: the [`Runner`] trait and the real runner, [`PytestRunner`].
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::watch;
+use warden_governance_api::{Authorized, Limits};
+
+use crate::evidence::RunEvidence;
+use crate::execute::execute;
+use crate::invocation::Invocation;
+use crate::progress::Progress;
+
+/// The environment variable naming the interpreter when neither the policy nor the runner does.
+pub const PYTHON_ENV_VAR: &str = "WARDEN_PYTHON";
+
+/// The interpreter used when nothing names one.
+pub const DEFAULT_PYTHON: &str = "python3";
+
+/// Something that carries out an authorised pytest run.
+///
+/// Services can plug in their own (a remote runner, a fake for tests of orchestration logic);
+/// [`PytestRunner`] is the real one. A run never fails with an error: a missing interpreter, a
+/// crash or a timeout are all [`RunEvidence`] (see [`RunOutcome`](crate::RunOutcome)).
+#[async_trait]
+pub trait Runner: Send + Sync {
+    /// Runs what `auth` permits and returns what happened.
+    ///
+    /// `deadline` is the time the run may take before its process tree is stopped; it is
+    /// clamped to the policy's `limits().timeout`, so a caller can only shorten it (for
+    /// instance to what is left of the mission's budget, see
+    /// [`MissionBudget`](crate::MissionBudget)). Pass `auth.limits().timeout` for the policy's
+    /// own deadline.
+    async fn run(&self, auth: &Authorized, deadline: Duration) -> RunEvidence;
+}
+
+/// The real runner: `python -m pytest` as a local child process. See the
+/// [crate docs](crate) for how it runs, stops and reads pytest.
+///
+/// The interpreter is, in order: the policy's `limits().python`, the runner's
+/// [`PytestRunner::with_python`], the `WARDEN_PYTHON` environment variable, `python3`. A bare
+/// name is looked up on `PATH`; a relative path is taken from the root.
+#[derive(Debug)]
+pub struct PytestRunner {
+    python: Option<String>,
+    progress: watch::Sender<Progress>,
+}
+
+impl Default for PytestRunner {
+    fn default() -> Self {
+        PytestRunner::new()
+    }
+}
+
+impl PytestRunner {
+    /// A runner with the default interpreter lookup.
+    pub fn new() -> Self {
+        PytestRunner {
+            python: None,
+            progress: watch::Sender::new(Progress::default()),
+        }
+    }
+
+    /// Uses `python` unless the policy names an interpreter (the policy wins: it is the
+    /// operator's word).
+    pub fn with_python(mut self, python: impl Into<String>) -> Self {
+        self.python = Some(python.into());
+        self
+    }
+
+    /// Live progress of this runner's runs. Runs on one runner should not overlap if the
+    /// progress is to make sense.
+    pub fn progress(&self) -> watch::Receiver<Progress> {
+        self.progress.subscribe()
+    }
+
+    /// The interpreter a run under `limits` uses.
+    pub fn interpreter(&self, limits: &Limits) -> String {
+        limits
+            .python
+            .clone()
+            .or_else(|| self.python.clone())
+            .or_else(|| {
+                std::env::var(PYTHON_ENV_VAR)
+                    .ok()
+                    .filter(|p| !p.trim().is_empty())
+            })
+            .unwrap_or_else(|| DEFAULT_PYTHON.to_owned())
+    }
+
+    fn invocation(&self, auth: &Authorized, deadline: Duration) -> Invocation {
+        let limits = auth.limits();
+        Invocation {
+            root: auth.root().to_owned(),
+            targets: auth.targets().to_vec(),
+            extra_args: auth.extra_args().to_vec(),
+            python: self.interpreter(limits),
+            env_allow: limits.env_allow.clone(),
+            deadline: deadline.min(limits.timeout),
+            grace: limits.grace,
+            output_cap: limits.output_cap_bytes,
+        }
+    }
+}
+
+#[async_trait]
+impl Runner for PytestRunner {
+    async fn run(&self, auth: &Authorized, deadline: Duration) -> RunEvidence {
+        let inv = self.invocation(auth, deadline);
+        if (auth.tool(), auth.action()) != ("pytest", "run") {
+            // A permission for another tool is no permission to run tests.
+            return RunEvidence::not_started(
+                Vec::new(),
+                inv.deadline,
+                format!(
+                    "the permission is for {}/{}, not pytest/run: nothing ran",
+                    auth.tool(),
+                    auth.action()
+                ),
+            );
+        }
+        execute(&inv, &self.progress).await
+    }
+}
