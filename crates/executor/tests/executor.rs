@@ -1,0 +1,525 @@
+//! End to end: the real runner, a real `python -m pytest`, the fixture projects in
+//! `tests/fixtures/`, permissions from a real policy.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use support::{Project, processes_mentioning, python, runner, wait_until_gone, walk};
+use warden_executor::{MissionBudget, ResultsSource, RunEvidence, RunOutcome, Runner};
+use warden_governance_api::{Policy, ToolRequest, Verdict};
+use warden_taxonomy::{TestCounts, TestOutcome};
+
+/// Runs `target` of a fixture under the built-in policy with its full deadline.
+async fn run(fixture: &str, target: &str) -> (Project, RunEvidence) {
+    let project = Project::new(fixture);
+    let auth = project.authorize(target, &[], "");
+    let evidence = runner().run(&auth, auth.limits().timeout).await;
+    (project, evidence)
+}
+
+fn outcomes(evidence: &RunEvidence) -> BTreeMap<String, TestOutcome> {
+    evidence
+        .tests
+        .iter()
+        .map(|t| (t.nodeid.clone(), t.outcome))
+        .collect()
+}
+
+fn counts(
+    passed: u64,
+    failed: u64,
+    errors: u64,
+    skipped: u64,
+    xfailed: u64,
+    xpassed: u64,
+) -> TestCounts {
+    TestCounts {
+        passed,
+        failed,
+        errors,
+        skipped,
+        xfailed,
+        xpassed,
+    }
+}
+
+fn message<'a>(evidence: &'a RunEvidence, nodeid: &str) -> &'a str {
+    evidence
+        .tests
+        .iter()
+        .find(|t| t.nodeid == nodeid)
+        .and_then(|t| t.message.as_deref())
+        .unwrap_or_else(|| panic!("no message for {nodeid}: {:#?}", evidence.tests))
+}
+
+#[tokio::test]
+async fn a_passing_project_passes_with_exact_node_ids() {
+    let (project, ev) = run("passing", "runtime/tests").await;
+    assert_eq!(ev.outcome, RunOutcome::Passed, "{:#?}", ev.diagnostics);
+    assert_eq!(ev.exit_code, Some(0));
+    assert_eq!(ev.results_source, ResultsSource::Junit);
+    assert_eq!(ev.counts, counts(9, 0, 0, 0, 0, 0));
+    let t = "runtime/tests/test_basic.py::";
+    let expected: Vec<String> = [
+        "runtime/tests/sub/test_deep.py::test_in_subdirectory".to_owned(),
+        format!("{t}test_plain"),
+        format!("{t}test_param[1]"),
+        format!("{t}test_param[a b]"),
+        format!("{t}test_param[x.y]"),
+        format!("{t}test_param[c::d]"),
+        format!("{t}test_param[e[f]]"),
+        format!("{t}TestOuter::test_method"),
+        format!("{t}TestOuter::TestInner::test_nested"),
+    ]
+    .into();
+    let mut got: Vec<String> = ev.tests.iter().map(|t| t.nodeid.clone()).collect();
+    let mut want = expected.clone();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+    assert!(
+        ev.tests
+            .iter()
+            .all(|t| t.outcome == TestOutcome::Passed && t.duration_ms.is_some())
+    );
+    assert!(!ev.timed_out && ev.timed_out_test.is_none());
+    assert!(ev.leaked_processes.is_empty() && ev.output_complete);
+    assert!(ev.stdout.text.contains("9 passed"));
+    assert_eq!(ev.stdout.sha256.len(), 64);
+    // The argv is what ran: the interpreter, Warden's options, the separator, the target.
+    assert_eq!(ev.argv[0], python());
+    assert_eq!(ev.argv.last().map(String::as_str), Some("runtime/tests"));
+    // Nothing was written into the tree under test (its fingerprint must not move).
+    for entry in walk(project.dir.path()) {
+        let name = entry.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            name != "__pycache__" && name != ".pytest_cache" && !name.ends_with(".pyc"),
+            "the run wrote {}",
+            entry.display()
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_failure_is_reported_with_its_message() {
+    let (_project, ev) = run("failing", "runtime/tests").await;
+    assert_eq!(ev.outcome, RunOutcome::TestsFailed);
+    assert_eq!(ev.exit_code, Some(1));
+    assert_eq!(ev.counts, counts(1, 1, 0, 0, 0, 0));
+    let failing = "runtime/tests/test_math.py::test_wrong_answer";
+    assert_eq!(ev.failed_tests(), [failing]);
+    assert!(message(&ev, failing).starts_with("AssertionError: the answer is wrong"));
+    assert_eq!(ev.attempt().counts, ev.counts);
+}
+
+#[tokio::test]
+async fn setup_and_teardown_errors_are_errors() {
+    let (_project, ev) = run("setup_error", "runtime/tests").await;
+    assert_eq!(ev.outcome, RunOutcome::TestsFailed);
+    // pytest counts the passing test whose teardown failed both as passed and as an error.
+    assert_eq!(ev.counts, counts(2, 0, 2, 0, 0, 0));
+    let t = "runtime/tests/test_fixtures.py::";
+    let expected = BTreeMap::from([
+        (format!("{t}test_fine"), TestOutcome::Passed),
+        (format!("{t}test_setup_breaks"), TestOutcome::Error),
+        (format!("{t}test_teardown_breaks"), TestOutcome::Error),
+    ]);
+    assert_eq!(outcomes(&ev), expected);
+    assert!(message(&ev, &format!("{t}test_setup_breaks")).contains("database unavailable"));
+    assert!(message(&ev, &format!("{t}test_teardown_breaks")).contains("cleanup failed"));
+}
+
+#[tokio::test]
+async fn skips_xfails_and_xpasses_are_counted_exactly() {
+    let (_project, ev) = run("outcomes", "runtime/tests").await;
+    assert_eq!(ev.outcome, RunOutcome::TestsFailed);
+    assert_eq!(ev.counts, counts(1, 1, 0, 2, 1, 1));
+    let t = "runtime/tests/test_outcomes.py::";
+    let expected = BTreeMap::from([
+        (format!("{t}test_passes"), TestOutcome::Passed),
+        (format!("{t}test_skipped_by_marker"), TestOutcome::Skipped),
+        (format!("{t}test_skipped_at_runtime"), TestOutcome::Skipped),
+        (format!("{t}test_expected_failure"), TestOutcome::Xfailed),
+        (format!("{t}test_unexpected_pass"), TestOutcome::Xpassed),
+        (
+            format!("{t}test_strict_unexpected_pass"),
+            TestOutcome::Failed,
+        ),
+    ]);
+    assert_eq!(outcomes(&ev), expected);
+    assert_eq!(TestCounts::of(&ev.tests), ev.counts);
+    assert_eq!(
+        message(&ev, &format!("{t}test_skipped_by_marker")),
+        "not today"
+    );
+    assert_eq!(
+        message(&ev, &format!("{t}test_expected_failure")),
+        "known bug"
+    );
+}
+
+#[tokio::test]
+async fn a_hanging_test_is_stopped_on_time_and_leaves_nothing_behind() {
+    let project = Project::new("hang");
+    let marker = project.marker();
+    let auth = project.authorize("runtime/tests", &[], "grace_secs = 1");
+    let deadline = Duration::from_secs(4);
+    let started = Instant::now();
+    let ev = runner().run(&auth, deadline).await;
+    let took = started.elapsed();
+    let latency = took.saturating_sub(deadline);
+    println!(
+        "hang: returned {} ms after the deadline (grace 1000 ms)",
+        latency.as_millis()
+    );
+    assert!(ev.timed_out, "{ev:#?}");
+    assert_eq!(ev.outcome, RunOutcome::TimedOut);
+    assert_eq!(
+        ev.timed_out_test.as_deref(),
+        Some("runtime/tests/test_hang.py::test_hangs")
+    );
+    assert_eq!(
+        ev.signal,
+        Some(9),
+        "the test ignores SIGTERM, so only SIGKILL stops it"
+    );
+    assert_eq!(ev.exit_code, None);
+    assert!(took >= deadline);
+    assert!(
+        latency < Duration::from_millis(1000 + 1500),
+        "returned {latency:?} after the deadline"
+    );
+    // What finished before the hang is reported.
+    assert_eq!(
+        outcomes(&ev),
+        BTreeMap::from([(
+            "runtime/tests/test_hang.py::test_quick".to_owned(),
+            TestOutcome::Passed
+        )])
+    );
+    assert_eq!(ev.results_source, ResultsSource::Stream);
+    assert!(ev.stdout.text.contains("grandchild holding the pipes"));
+    assert!(ev.output_complete);
+    assert!(
+        ev.diagnostics[0].contains("deadline"),
+        "{:?}",
+        ev.diagnostics
+    );
+    // When run returns, nothing it started is alive: the process table shows no pytest and no
+    // grandchild for this root.
+    assert_eq!(processes_mentioning(&marker), Vec::<(i32, String)>::new());
+}
+
+#[tokio::test]
+async fn dropping_a_run_kills_its_process_group() {
+    let project = Project::new("hang");
+    let marker = project.marker();
+    let auth = project.authorize("runtime/tests", &[], "");
+    let runner = runner();
+    let run = runner.run(&auth, auth.limits().timeout);
+    // Give pytest time to reach the hanging test and start the grandchild, then cancel.
+    assert!(
+        tokio::time::timeout(Duration::from_secs(3), run)
+            .await
+            .is_err()
+    );
+    let left = wait_until_gone(&marker, Duration::from_secs(2));
+    assert!(left.is_empty(), "still alive after cancellation: {left:?}");
+}
+
+#[tokio::test]
+async fn leftover_processes_are_killed_and_reported() {
+    let (project, ev) = run("leaky", "runtime/tests").await;
+    assert_eq!(ev.outcome, RunOutcome::Passed, "{:#?}", ev.diagnostics);
+    assert_eq!(ev.leaked_processes.len(), 2, "{:#?}", ev.leaked_processes);
+    let escaped: Vec<bool> = ev
+        .leaked_processes
+        .iter()
+        .map(|p| p.escaped_group)
+        .collect();
+    assert!(escaped.contains(&true) && escaped.contains(&false));
+    assert!(
+        ev.leaked_processes
+            .iter()
+            .all(|p| p.command.contains(&project.marker()))
+    );
+    assert!(ev.diagnostics.iter().any(|d| d.contains("were killed")));
+    assert!(processes_mentioning(&project.marker()).is_empty());
+}
+
+#[tokio::test]
+async fn invalid_utf8_output_is_kept_as_replacement_characters() {
+    let (_project, ev) = run("invalid_utf8", "runtime/tests").await;
+    assert_eq!(ev.outcome, RunOutcome::Passed, "{:#?}", ev.diagnostics);
+    assert_eq!(ev.counts.passed, 2);
+    assert!(
+        ev.stdout
+            .text
+            .contains("bad bytes: \u{FFFD}\u{FFFD}\u{FFFD}( end"),
+        "{}",
+        ev.stdout.text
+    );
+    assert!(
+        ev.stderr.text.contains("bad stderr: \u{FFFD}\u{FFFD}"),
+        "{}",
+        ev.stderr.text
+    );
+    // pytest escapes non-ASCII parameter ids; the node id is what pytest says it is.
+    assert!(
+        outcomes(&ev).contains_key("runtime/tests/test_bytes.py::test_unicode_id[caf\\xe9]"),
+        "{:?}",
+        outcomes(&ev)
+    );
+}
+
+#[tokio::test]
+async fn a_syntax_error_is_a_collection_failure_named_as_such() {
+    let (_project, ev) = run("syntax_error", "runtime/tests").await;
+    assert_eq!(ev.outcome, RunOutcome::CollectionFailed);
+    assert_eq!(ev.exit_code, Some(2));
+    assert_eq!(ev.collection_errors.len(), 1, "{:#?}", ev.collection_errors);
+    let error = &ev.collection_errors[0];
+    assert_eq!(error.path.as_deref(), Some("runtime/tests/test_broken.py"));
+    assert!(error.syntax_error && !error.conftest);
+    assert!(
+        error.message.starts_with("SyntaxError"),
+        "{}",
+        error.message
+    );
+    assert!(
+        error
+            .message
+            .contains("runtime/tests/test_broken.py, line 4"),
+        "{}",
+        error.message
+    );
+    assert_eq!(
+        outcomes(&ev),
+        BTreeMap::from([(
+            "runtime/tests/test_broken.py".to_owned(),
+            TestOutcome::Error
+        )])
+    );
+    assert_eq!(ev.counts.errors, 1);
+    assert!(
+        ev.failed_tests().is_empty(),
+        "a file is not a test to rerun"
+    );
+}
+
+#[tokio::test]
+async fn an_import_error_is_a_collection_failure() {
+    let (_project, ev) = run("import_error", "runtime/tests").await;
+    assert_eq!(ev.outcome, RunOutcome::CollectionFailed);
+    let error = &ev.collection_errors[0];
+    assert_eq!(error.path.as_deref(), Some("runtime/tests/test_imports.py"));
+    assert!(!error.syntax_error);
+    assert_eq!(
+        error.message,
+        "ModuleNotFoundError: No module named 'warden_fixture_missing_module'"
+    );
+}
+
+#[tokio::test]
+async fn a_broken_conftest_is_a_usage_error_with_the_conftest_named() {
+    let (_project, ev) = run("broken_conftest", "runtime/tests").await;
+    assert_eq!(ev.outcome, RunOutcome::UsageError);
+    assert_eq!(ev.exit_code, Some(4));
+    let error = &ev.collection_errors[0];
+    assert!(error.conftest && !error.syntax_error);
+    assert_eq!(error.path.as_deref(), Some("runtime/tests/conftest.py"));
+    assert!(
+        error.message.contains("warden_fixture_missing_plugin"),
+        "{}",
+        error.message
+    );
+    assert!(
+        ev.diagnostics.iter().any(|d| d.contains("conftest")),
+        "{:?}",
+        ev.diagnostics
+    );
+    assert!(ev.tests.is_empty());
+}
+
+#[tokio::test]
+async fn a_conftest_that_does_not_parse_is_a_syntax_error() {
+    let (_project, ev) = run("conftest_syntax_error", "runtime/tests").await;
+    assert_eq!(ev.outcome, RunOutcome::UsageError);
+    let error = &ev.collection_errors[0];
+    assert!(error.conftest && error.syntax_error, "{error:?}");
+    assert!(
+        error.message.contains("runtime/tests/conftest.py, line 4"),
+        "{}",
+        error.message
+    );
+}
+
+#[tokio::test]
+async fn an_empty_directory_collects_no_tests() {
+    let (_project, ev) = run("empty", "runtime/tests").await;
+    assert_eq!(ev.outcome, RunOutcome::NoTests);
+    assert_eq!(ev.exit_code, Some(5));
+    assert_eq!(ev.counts, TestCounts::default());
+    assert!(ev.tests.is_empty());
+}
+
+#[tokio::test]
+async fn a_missing_interpreter_is_infrastructure() {
+    let project = Project::new("passing");
+    let auth = project.authorize("runtime/tests", &[], "");
+    let ev = warden_executor::PytestRunner::new()
+        .with_python("/nonexistent/bin/python3")
+        .run(&auth, auth.limits().timeout)
+        .await;
+    assert_eq!(ev.outcome, RunOutcome::Infrastructure);
+    assert_eq!((ev.exit_code, ev.signal), (None, None));
+    assert!(ev.diagnostics[0].contains("`/nonexistent/bin/python3` was not found"));
+    assert!(ev.diagnostics[0].contains("install Python 3"));
+}
+
+#[tokio::test]
+async fn a_python_without_pytest_is_infrastructure() {
+    let venv = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("python3")
+        .args(["-m", "venv", "--without-pip"])
+        .arg(venv.path())
+        .status()
+        .expect("python3 must exist to build a virtualenv without pytest");
+    assert!(status.success());
+    let bare = venv.path().join("bin/python").display().to_string();
+    let project = Project::new("passing");
+    let policy = format!("python = \"{bare}\"");
+    let auth = project.authorize("runtime/tests", &[], &policy);
+    let ev = runner().run(&auth, auth.limits().timeout).await;
+    assert_eq!(ev.outcome, RunOutcome::Infrastructure, "{ev:#?}");
+    assert_eq!(
+        ev.argv[0], bare,
+        "the policy's interpreter wins over the runner's"
+    );
+    assert!(
+        ev.diagnostics[0].contains(&format!("{bare} -m pip install pytest")),
+        "{:?}",
+        ev.diagnostics
+    );
+}
+
+#[tokio::test]
+async fn the_environment_is_an_allowlist() {
+    let project = Project::new("environment");
+    // Everything in this process's environment that the run must not see, and one name the
+    // policy lets through.
+    let allowed = "CARGO_PKG_NAME";
+    let base = ["PATH", "HOME", "LANG", "TMPDIR"];
+    let absent: Vec<String> = std::env::vars_os()
+        .filter_map(|(k, _)| k.into_string().ok())
+        .filter(|k| !base.contains(&k.as_str()) && !k.starts_with("LC_") && k != allowed)
+        .filter(|k| !["PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED"].contains(&k.as_str()))
+        .collect();
+    assert!(!absent.is_empty());
+    let present: Vec<&str> = std::env::var_os(allowed)
+        .map(|_| allowed)
+        .into_iter()
+        .collect();
+    let spec = serde_json::json!({
+        "absent": absent,
+        "present": present,
+        "root": project.marker(),
+    });
+    std::fs::write(
+        project
+            .dir
+            .path()
+            .join("runtime/tests/env_expectations.json"),
+        spec.to_string(),
+    )
+    .unwrap();
+    let auth = project.authorize(
+        "runtime/tests",
+        &[],
+        &format!("env_allow = [\"{allowed}\"]"),
+    );
+    let ev = runner().run(&auth, auth.limits().timeout).await;
+    assert_eq!(ev.outcome, RunOutcome::Passed, "{}", ev.stdout.text);
+}
+
+#[tokio::test]
+async fn a_projects_addopts_cannot_override_warden() {
+    let (_project, ev) = run("hostile_ini", "runtime/tests").await;
+    assert_eq!(ev.outcome, RunOutcome::TestsFailed);
+    // Not stopped by -x, not quiet, and the JUnit report was not blocked.
+    assert_eq!(ev.results_source, ResultsSource::Junit);
+    assert_eq!(ev.counts, counts(1, 1, 0, 0, 0, 0));
+    assert!(
+        ev.stdout
+            .text
+            .contains("test_ini.py::test_runs_anyway PASSED")
+    );
+}
+
+#[tokio::test]
+async fn failed_tests_can_be_rerun_by_node_id() {
+    let project = Project::new("failing");
+    let auth = project.authorize("runtime/tests", &["-x"], "");
+    let runner = runner();
+    let first = runner.run(&auth, auth.limits().timeout).await;
+    let rerun = auth
+        .narrow(&first.failed_tests())
+        .expect("narrowed within scope");
+    let second = runner.run(&rerun, rerun.limits().timeout).await;
+    assert_eq!(
+        outcomes(&second),
+        BTreeMap::from([(
+            "runtime/tests/test_math.py::test_wrong_answer".to_owned(),
+            TestOutcome::Failed
+        )])
+    );
+    assert!(second.argv.contains(&"-x".to_owned()));
+    // The runner published its progress while the run streamed.
+    let progress = runner.progress().borrow().clone();
+    assert!(!progress.running);
+    assert_eq!(
+        (progress.collected, progress.finished, progress.failures),
+        (Some(1), 1, 1)
+    );
+}
+
+#[tokio::test]
+async fn deadlines_are_clamped_to_the_policy_and_the_budget() {
+    let project = Project::new("passing");
+    let auth = project.authorize("runtime/tests", &[], "timeout_secs = 30\nbudget_secs = 45");
+    let runner = runner();
+    let ev = runner.run(&auth, Duration::from_secs(3600)).await;
+    assert_eq!(ev.deadline_ms, 30_000);
+    let mut budget = MissionBudget::from_limits(auth.limits());
+    budget.charge(Duration::from_secs(25));
+    let ev = budget.run(&runner, &auth).await.unwrap();
+    assert_eq!(
+        ev.deadline_ms, 20_000,
+        "what is left of the budget, not the 30 s timeout"
+    );
+    assert_eq!(budget.spent(), Duration::from_secs(25) + ev.duration());
+    budget.charge(Duration::from_secs(20));
+    assert!(budget.run(&runner, &auth).await.is_err());
+}
+
+#[tokio::test]
+async fn a_permission_for_another_tool_runs_nothing() {
+    let project = Project::new("passing");
+    let request = ToolRequest {
+        tool: "fs".into(),
+        action: "write".into(),
+        args: warden_governance_api::RequestArgs {
+            target: Some("runtime/tests/test_basic.py".into()),
+            extra_args: vec![],
+        },
+    };
+    let Verdict::Allowed(auth) = Policy::builtin().authorize(&project.root, &request) else {
+        panic!("the built-in policy allows writes in the root");
+    };
+    let ev = runner().run(&auth, Duration::from_secs(10)).await;
+    assert_eq!(ev.outcome, RunOutcome::Infrastructure);
+    assert!(ev.argv.is_empty());
+    assert!(ev.diagnostics[0].contains("not pytest/run"));
+}

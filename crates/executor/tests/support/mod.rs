@@ -1,0 +1,161 @@
+//! Shared helpers for the executor's end-to-end tests: fixture projects copied into temporary
+//! roots, permissions from a real policy, the interpreter, and the process table.
+
+// Each test binary uses a different subset; and in test helpers a failed step is a failed test.
+#![allow(dead_code, clippy::expect_used, clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tempfile::TempDir;
+use warden_executor::PytestRunner;
+use warden_governance_api::{Authorized, Policy, Root, ToolRequest, Verdict};
+
+/// The Python with pytest the tests use: `WARDEN_PYTHON`, else the workspace's virtualenv,
+/// else `python3`.
+pub(crate) fn python() -> String {
+    if let Ok(python) = std::env::var("WARDEN_PYTHON")
+        && !python.trim().is_empty()
+    {
+        return python;
+    }
+    let venv = workspace().join("target/venv/bin/python");
+    if venv.exists() {
+        return venv.display().to_string();
+    }
+    "python3".to_owned()
+}
+
+pub(crate) fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A runner on the test interpreter.
+pub(crate) fn runner() -> PytestRunner {
+    PytestRunner::new().with_python(python())
+}
+
+/// A fixture project copied into a fresh temporary root.
+pub(crate) struct Project {
+    pub(crate) dir: TempDir,
+    pub(crate) root: Root,
+}
+
+impl Project {
+    pub(crate) fn new(fixture: &str) -> Project {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let source = workspace().join("tests/fixtures").join(fixture);
+        assert!(source.is_dir(), "no fixture {}", source.display());
+        copy_dir(&source, dir.path());
+        let root = Root::new(dir.path()).expect("root");
+        Project { dir, root }
+    }
+
+    /// The canonical root path as a string, which the fixtures' processes carry in their
+    /// command lines.
+    pub(crate) fn marker(&self) -> String {
+        self.root.path().to_string()
+    }
+
+    /// Permission to run `target` with `extra_args` under the built-in policy, or under
+    /// `limits` (TOML lines for the `[limits]` table) with the built-in rule for
+    /// `runtime/tests`.
+    pub(crate) fn authorize(&self, target: &str, extra_args: &[&str], limits: &str) -> Authorized {
+        let policy = if limits.is_empty() {
+            Policy::builtin()
+        } else {
+            Policy::from_toml_str(&format!(
+                "version = 1\n[limits]\n{limits}\n\
+                 [[rule]]\nid = \"pytest-runtime-tests\"\neffect = \"allow\"\ntool = \"pytest\"\n\
+                 action = \"run\"\nscope = [\"runtime/tests\"]\n"
+            ))
+            .expect("test policy")
+        };
+        let request = ToolRequest::pytest_run(target, extra_args.iter().map(|a| a.to_string()));
+        match policy.authorize(&self.root, &request) {
+            Verdict::Allowed(auth) => auth,
+            Verdict::Denied(decision) => panic!("denied: {}", decision.reason),
+        }
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create directory");
+    for entry in std::fs::read_dir(from).expect("read fixture") {
+        let entry = entry.expect("fixture entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy fixture file");
+        }
+    }
+}
+
+/// Live (non-zombie) processes whose command line contains `marker`, as `(pid, command)`.
+pub(crate) fn processes_mentioning(marker: &str) -> Vec<(i32, String)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if pid == std::process::id() as i32 {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let state = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.trim_start().chars().next());
+        if matches!(state, Some(Some('Z' | 'X'))) {
+            continue;
+        }
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(marker) {
+            found.push((pid, cmdline));
+        }
+    }
+    found
+}
+
+/// Waits (up to `limit`) until no live process mentions `marker`; returns what is left.
+pub(crate) fn wait_until_gone(marker: &str, limit: Duration) -> Vec<(i32, String)> {
+    let until = std::time::Instant::now() + limit;
+    loop {
+        let left = processes_mentioning(marker);
+        if left.is_empty() || std::time::Instant::now() >= until {
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The peak resident set size of this process, in KiB.
+pub(crate) fn vm_hwm_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/self/status")
+}
+
+/// Every path under `dir`.
+pub(crate) fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut all = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        all.push(entry.path());
+        if entry.file_type().unwrap().is_dir() {
+            all.extend(walk(&entry.path()));
+        }
+    }
+    all
+}
