@@ -432,7 +432,10 @@ mod tests {
             assert_eq!(got, &format!("\"{want}\""));
         }
         for class in FailureClass::ALL {
-            assert_eq!(serde_json::to_string(&class).unwrap(), format!("\"{class}\""));
+            assert_eq!(
+                serde_json::to_string(&class).unwrap(),
+                format!("\"{class}\"")
+            );
             let back: FailureClass = serde_json::from_str(&format!("\"{class}\"")).unwrap();
             assert_eq!(back, class);
         }
@@ -482,10 +485,17 @@ mod tests {
             ..TestCounts::default()
         };
         let json = serde_json::to_value(counts).unwrap();
-        let keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
+        let keys: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
         assert_eq!(
             keys,
-            ["errors", "failed", "passed", "skipped", "xfailed", "xpassed"]
+            [
+                "errors", "failed", "passed", "skipped", "xfailed", "xpassed"
+            ]
         );
         assert_eq!(counts.failures(), 1);
         assert_eq!(counts.total(), 4);
