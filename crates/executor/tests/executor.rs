@@ -523,3 +523,62 @@ async fn a_permission_for_another_tool_runs_nothing() {
     assert!(ev.argv.is_empty());
     assert!(ev.diagnostics[0].contains("not pytest/run"));
 }
+
+#[tokio::test]
+async fn an_escaped_process_holding_the_pipes_is_found_and_killed() {
+    let project = Project::new("escaper");
+    let auth = project.authorize(
+        "runtime/tests/test_escape.py::test_escapes_holding_the_pipes",
+        &[],
+        "",
+    );
+    let started = Instant::now();
+    let ev = runner().run(&auth, auth.limits().timeout).await;
+    assert_eq!(ev.outcome, RunOutcome::Passed, "{:#?}", ev.diagnostics);
+    assert!(
+        ev.output_complete,
+        "the pipes closed once the escaper was killed"
+    );
+    assert_eq!(ev.leaked_processes.len(), 1, "{:#?}", ev.leaked_processes);
+    assert!(ev.leaked_processes[0].escaped_group);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(processes_mentioning(&project.marker()).is_empty());
+}
+
+/// The known gap: a process that leaves the group and drops its environment is out of reach.
+/// Warden does not hang on the pipes it holds, and says the output may be incomplete.
+#[tokio::test]
+async fn a_process_out_of_reach_cannot_hold_the_run_open() {
+    let project = Project::new("escaper");
+    let auth = project.authorize(
+        "runtime/tests/test_escape.py::test_escapes_with_an_empty_environment",
+        &[],
+        "",
+    );
+    let ev = runner().run(&auth, auth.limits().timeout).await;
+    let strangers = processes_mentioning(&project.marker());
+    for (pid, _) in &strangers {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(*pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    assert_eq!(
+        strangers.len(),
+        1,
+        "the stranger escaped Warden: {strangers:?}"
+    );
+    assert_eq!(ev.outcome, RunOutcome::Passed, "{:#?}", ev.diagnostics);
+    assert!(!ev.output_complete);
+    assert!(ev.leaked_processes.is_empty());
+    assert!(
+        ev.diagnostics
+            .iter()
+            .any(|d| d.contains("kept the output pipes open"))
+    );
+    assert!(
+        ev.stdout.text.contains("1 passed"),
+        "pytest's own output was all read"
+    );
+    assert!(ev.duration() < Duration::from_secs(10));
+}
