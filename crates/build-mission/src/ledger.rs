@@ -496,14 +496,15 @@ impl Ledger {
     /// Streams the records, oldest first, checking the chain as it goes.
     ///
     /// Memory is bounded by one record. A torn final line ends the stream quietly (it is not a
-    /// record); a break in the chain is yielded as [`LedgerError::Damaged`] and ends the
-    /// stream, since nothing after it can be trusted. A missing file yields nothing. The
-    /// iterator holds a shared lock on the file until it is dropped, so appends wait for it
-    /// (up to their lock deadline): drop it promptly.
+    /// record; [`Entries::torn_tail`] says so afterwards); a break in the chain is yielded as
+    /// [`LedgerError::Damaged`] and ends the stream, since nothing after it can be trusted. A
+    /// missing file yields nothing. The iterator holds a shared lock on the file until it is
+    /// dropped, so appends wait for it (up to their lock deadline): drop it promptly.
     pub fn entries(&self) -> Result<Entries, LedgerError> {
         Ok(Entries {
             walker: self.walker()?,
             path: self.path.clone(),
+            torn_tail: None,
         })
     }
 
@@ -580,6 +581,15 @@ enum Exclusive {
 pub struct Entries {
     walker: Option<Walker>,
     path: PathBuf,
+    torn_tail: Option<u64>,
+}
+
+impl Entries {
+    /// Once the stream has ended: the size in bytes of the torn final line (an interrupted
+    /// append) it stopped at, if there was one. `None` before the end and after a clean end.
+    pub fn torn_tail(&self) -> Option<u64> {
+        self.torn_tail
+    }
 }
 
 impl Iterator for Entries {
@@ -600,8 +610,13 @@ impl Iterator for Entries {
         };
         match step {
             Step::Record(entry) => Some(Ok(*entry)),
-            Step::End | Step::Torn { .. } => {
+            Step::End => {
                 self.walker = None;
+                None
+            }
+            Step::Torn { bytes, .. } => {
+                self.walker = None;
+                self.torn_tail = Some(bytes);
                 None
             }
             Step::Bad(report) => {
