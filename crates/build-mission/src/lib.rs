@@ -10,6 +10,7 @@
 //! - [`fingerprint`](mod@fingerprint): the hash of the working tree the tests saw
 //!   ([`fingerprint()`]), so that a test passing and failing on the *same* code can be told
 //!   from a regression.
+//! - [`stats`]: the success metrics of a ledger ([`LedgerStats`], [`Ledger::stats`]).
 //!
 //! ```
 //! use warden_build_mission::{ChainReport, FingerprintOptions, Ledger, fingerprint};
@@ -46,6 +47,8 @@
 
 pub mod fingerprint;
 pub mod ledger;
+pub mod stats;
 
 pub use fingerprint::{FingerprintError, FingerprintOptions, fingerprint};
 pub use ledger::{ChainReport, Entries, Ledger, LedgerEntry, LedgerError, Tamper};
+pub use stats::{ClassCounts, FlakyTest, LedgerStats, StatusCounts, TestTime};
