@@ -5,7 +5,7 @@
 //! One record per line, UTF-8 JSON, fields in this order:
 //!
 //! ```text
-//! {"version":1,"seq":N,"ts_ms":T,"prev":"<64 hex>","report":{...},"hash":"<64 hex>"}\n
+//! {"version":1,"seq":N,"ts_ms":T,"prev":"<64 hex>","mission":"<id>","report":{...},"hash":"<64 hex>"}\n
 //! ```
 //!
 //! - `version`: the record format, [`LEDGER_VERSION`].
@@ -14,6 +14,10 @@
 //! - `ts_ms`: when the record was appended, Unix time in milliseconds (informational; clocks
 //!   move backwards, so it is not checked).
 //! - `prev`: the previous record's `hash`; [`GENESIS_HASH`] (64 zeros) for the first record.
+//! - `mission` (only when there is one): the id of the mission the verification belonged to,
+//!   so that a mission's spent test-time budget can be summed across processes
+//!   ([`Ledger::mission_spent`]). Records written without it (older ones too) have none; the
+//!   hash covers it like every other byte of the body.
 //! - `report`: the contract's `verify` document with the captured stream `text` emptied to keep
 //!   records compact; each stream's `sha256`, `total_bytes` and `truncated` stay, so the
 //!   record still commits to the full output. The per-test outcomes, the fingerprint, the
@@ -52,6 +56,7 @@ use std::fmt;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -91,6 +96,9 @@ pub struct LedgerEntry {
     pub ts_ms: u64,
     /// The previous record's hash ([`GENESIS_HASH`] for the first).
     pub prev: String,
+    /// The mission the verification belonged to, if it was given one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mission: Option<String>,
     /// The verification's report, captured stream text left out.
     pub report: VerifyReport,
     /// SHA-256 of the record's body (see the module documentation).
@@ -104,6 +112,8 @@ struct Body<'a> {
     seq: u64,
     ts_ms: u64,
     prev: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mission: Option<&'a str>,
     report: &'a VerifyReport,
 }
 
@@ -338,6 +348,16 @@ impl Ledger {
     /// Removes a torn final line first (see the module documentation); refuses with
     /// [`LedgerError::DamagedTail`] when the last complete line is not a sound record.
     pub fn append(&self, report: &VerifyReport) -> Result<LedgerEntry, LedgerError> {
+        self.append_with(report, None)
+    }
+
+    /// Like [`Ledger::append`], recording the id of the mission the verification belonged to
+    /// (`None` writes exactly what [`Ledger::append`] writes).
+    pub fn append_with(
+        &self,
+        report: &VerifyReport,
+        mission: Option<&str>,
+    ) -> Result<LedgerEntry, LedgerError> {
         let mut report = report.clone();
         report.stdout.text.clear();
         report.stderr.text.clear();
@@ -352,7 +372,7 @@ impl Ledger {
             .open(&self.path)
             .map_err(|e| self.io("open", e))?;
         self.lock(&file, Exclusive::Yes)?;
-        let result = self.append_locked(&mut file, report);
+        let result = self.append_locked(&mut file, report, mission);
         // Closing the file releases the lock even if this fails.
         let unlocked = file.unlock().map_err(|e| self.io("unlock", e));
         let entry = result?;
@@ -364,6 +384,7 @@ impl Ledger {
         &self,
         file: &mut File,
         report: VerifyReport,
+        mission: Option<&str>,
     ) -> Result<LedgerEntry, LedgerError> {
         let mut len = file.metadata().map_err(|e| self.io("inspect", e))?.len();
         let was_empty = len == 0;
@@ -395,6 +416,7 @@ impl Ledger {
             seq,
             ts_ms,
             prev: &prev,
+            mission,
             report: &report,
         })
         .map_err(LedgerError::Serialize)?;
@@ -425,6 +447,7 @@ impl Ledger {
             seq,
             ts_ms,
             prev,
+            mission: mission.map(str::to_owned),
             report,
             hash,
         })
@@ -515,6 +538,38 @@ impl Ledger {
         Ok(self
             .entries()?
             .map(|entry| entry.map(|e| HistoryRun::from_report(&e.report))))
+    }
+
+    /// Classifier history from this ledger, read only when a consumer starts iterating it.
+    ///
+    /// [`Ledger::history`] opens the file (and takes its shared lock) at once; this waits until
+    /// the classifier asks, which [`Mission::verify`](crate::Mission::verify) does only after
+    /// its test runs, so no lock is held while tests run and other writers are not kept
+    /// waiting. A read error ends the stream early and is kept for
+    /// [`LedgerHistory::take_error`].
+    pub fn lazy_history(&self) -> LedgerHistory {
+        LedgerHistory {
+            ledger: self.clone(),
+            error: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// The test time the mission `mission` has spent so far: the sum of the durations of every
+    /// attempt of every record carrying that mission id.
+    ///
+    /// Streams the ledger (memory bounded by one record). A damaged ledger is an error: a budget
+    /// cannot be restored from evidence that cannot be trusted.
+    pub fn mission_spent(&self, mission: &str) -> Result<Duration, LedgerError> {
+        let mut spent = Duration::ZERO;
+        for entry in self.entries()? {
+            let entry = entry?;
+            if entry.mission.as_deref() == Some(mission) {
+                for attempt in &entry.report.attempts {
+                    spent = spent.saturating_add(Duration::from_millis(attempt.duration_ms));
+                }
+            }
+        }
+        Ok(spent)
     }
 
     /// Opens the file for reading under a shared lock, so no append is half-way through.
@@ -625,6 +680,76 @@ impl Iterator for Entries {
                     path: self.path.clone(),
                     report,
                 }))
+            }
+        }
+    }
+}
+
+/// Classifier history read lazily from a ledger; see [`Ledger::lazy_history`].
+///
+/// Clones share the error slot, so keep a clone to learn after classification whether the
+/// history was read in full.
+#[derive(Debug, Clone)]
+pub struct LedgerHistory {
+    ledger: Ledger,
+    error: Arc<Mutex<Option<LedgerError>>>,
+}
+
+impl LedgerHistory {
+    /// The error that ended the stream early, if one did (taken: a second call returns `None`).
+    pub fn take_error(&self) -> Option<LedgerError> {
+        self.error.lock().map_or(None, |mut slot| slot.take())
+    }
+
+    fn keep(&self, error: LedgerError) {
+        tracing::warn!(%error, "classifier history ends early: the ledger could not be read");
+        if let Ok(mut slot) = self.error.lock() {
+            *slot = Some(error);
+        }
+    }
+}
+
+impl IntoIterator for LedgerHistory {
+    type Item = HistoryRun;
+    type IntoIter = LedgerHistoryIter;
+
+    fn into_iter(self) -> LedgerHistoryIter {
+        let entries = match self.ledger.entries() {
+            Ok(entries) => Some(entries),
+            Err(error) => {
+                self.keep(error);
+                None
+            }
+        };
+        LedgerHistoryIter {
+            entries,
+            source: self,
+        }
+    }
+}
+
+/// The iterator of a [`LedgerHistory`]; holds the ledger's shared lock until dropped.
+#[derive(Debug)]
+pub struct LedgerHistoryIter {
+    entries: Option<Entries>,
+    source: LedgerHistory,
+}
+
+impl Iterator for LedgerHistoryIter {
+    type Item = HistoryRun;
+
+    fn next(&mut self) -> Option<HistoryRun> {
+        match self.entries.as_mut()?.next() {
+            Some(Ok(entry)) => Some(HistoryRun::from_report(&entry.report)),
+            Some(Err(error)) => {
+                self.entries = None;
+                self.source.keep(error);
+                None
+            }
+            None => {
+                // Release the lock as soon as the stream ends.
+                self.entries = None;
+                None
             }
         }
     }

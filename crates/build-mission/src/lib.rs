@@ -50,5 +50,7 @@ pub mod ledger;
 pub mod stats;
 
 pub use fingerprint::{FingerprintError, FingerprintOptions, fingerprint};
-pub use ledger::{ChainReport, Entries, Ledger, LedgerEntry, LedgerError, Tamper};
+pub use ledger::{
+    ChainReport, Entries, Ledger, LedgerEntry, LedgerError, LedgerHistory, LedgerHistoryIter, Tamper,
+};
 pub use stats::{ClassCounts, FlakyTest, LedgerStats, StatusCounts, TestTime};

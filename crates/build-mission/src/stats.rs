@@ -723,6 +723,7 @@ mod tests {
             seq: 1,
             ts_ms,
             prev: String::new(),
+            mission: None,
             report,
             hash: String::new(),
         }

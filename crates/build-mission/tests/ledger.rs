@@ -570,3 +570,97 @@ fn two_processes_appending_at_once_never_interleave() {
     }
     assert_all_present(&Ledger::new(&path), 2, PROCESS_RECORDS);
 }
+
+#[test]
+fn a_mission_id_is_recorded_hashed_and_optional() {
+    let (_dir, ledger) = ledger_with(1);
+    let with = ledger
+        .append_with(&report("runtime/tests/m"), Some("mission-7"))
+        .unwrap();
+    assert_eq!(with.mission.as_deref(), Some("mission-7"));
+    let all = lines(ledger.path());
+    // A record without a mission has no `mission` key at all: old records stay as they were.
+    assert!(!all[0].contains("\"mission\""), "{}", all[0]);
+    let at = find(&all[1], "\"prev\":\"");
+    let mission_at = find(&all[1], ",\"mission\":\"mission-7\",\"report\":");
+    assert!(mission_at > at, "the mission follows prev: {}", all[1]);
+    let entries: Vec<_> = ledger.entries().unwrap().map(Result::unwrap).collect();
+    assert_eq!(entries[0].mission, None);
+    assert_eq!(entries[1], with);
+    assert!(ledger.verify().unwrap().is_intact());
+
+    // Changing the mission id is tampering like any other byte.
+    let digit = find(&all[1], "mission-7") + "mission-".len();
+    poke(ledger.path(), 2, digit, b'8');
+    assert!(matches!(
+        ledger.verify().unwrap(),
+        ChainReport::Tampered {
+            line: 2,
+            problem: Tamper::HashMismatch { .. },
+            ..
+        }
+    ));
+}
+
+#[test]
+fn mission_spent_sums_the_attempts_of_that_mission_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::new(dir.path().join("ledger.jsonl"));
+    assert_eq!(ledger.mission_spent("m").unwrap(), Duration::ZERO);
+    let mut two_attempts = report("runtime/tests");
+    two_attempts.attempts.push(AttemptSummary {
+        exit_code: Some(0),
+        duration_ms: 1_500,
+        counts: TestCounts::default(),
+    });
+    let mut denied = report("runtime/tests");
+    denied.attempts.clear();
+    ledger.append_with(&two_attempts, Some("m")).unwrap(); // 40 + 1500
+    ledger.append_with(&report("x"), Some("other")).unwrap(); // 40, another mission
+    ledger.append(&report("x")).unwrap(); // 40, no mission
+    ledger.append_with(&denied, Some("m")).unwrap(); // nothing ran
+    ledger.append_with(&report("y"), Some("m")).unwrap(); // 40
+    assert_eq!(
+        ledger.mission_spent("m").unwrap(),
+        Duration::from_millis(1_580)
+    );
+    assert_eq!(
+        ledger.mission_spent("other").unwrap(),
+        Duration::from_millis(40)
+    );
+    assert_eq!(ledger.mission_spent("M").unwrap(), Duration::ZERO);
+
+    // A damaged ledger cannot vouch for what was spent.
+    poke(ledger.path(), 3, find(&lines(ledger.path())[2], "runtime") + 1, b'X');
+    assert!(matches!(
+        ledger.mission_spent("m"),
+        Err(LedgerError::Damaged { .. })
+    ));
+}
+
+#[test]
+fn lazy_history_opens_the_ledger_only_when_read() {
+    let (_dir, ledger) = ledger_with(2);
+    let history = ledger.lazy_history();
+    // Not opened yet: an append does not wait for a lock.
+    let holder = history.clone();
+    ledger
+        .clone()
+        .with_lock_deadline(Duration::from_millis(200))
+        .append(&report("runtime/tests/late"))
+        .unwrap();
+    let runs: Vec<_> = history.into_iter().collect();
+    assert_eq!(runs.len(), 3);
+    assert!(holder.take_error().is_none());
+
+    // Damage ends the stream early, and the error is kept for the caller.
+    poke(ledger.path(), 2, find(&lines(ledger.path())[1], "runtime") + 1, b'X');
+    let history = ledger.lazy_history();
+    let runs: Vec<_> = history.clone().into_iter().collect();
+    assert_eq!(runs.len(), 1);
+    assert!(matches!(
+        history.take_error(),
+        Some(LedgerError::Damaged { .. })
+    ));
+    assert!(history.take_error().is_none());
+}
