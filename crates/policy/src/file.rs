@@ -53,6 +53,13 @@ struct RuleFile {
     action: String,
     scope: Vec<String>,
     description: Option<String>,
+    /// `false` switches the rule off without deleting it (a rollback that keeps the text).
+    #[serde(default = "enabled_by_default")]
+    enabled: bool,
+}
+
+fn enabled_by_default() -> bool {
+    true
 }
 
 #[derive(Debug, Deserialize)]
@@ -151,6 +158,7 @@ fn rule(raw: RuleFile) -> Result<Rule, InvalidPolicy> {
         kinds,
         scopes,
         description: raw.description,
+        enabled: raw.enabled,
     })
 }
 

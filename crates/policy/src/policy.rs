@@ -123,6 +123,8 @@ pub(crate) struct Rule {
     pub(crate) kinds: Vec<Kind>,
     pub(crate) scopes: Vec<Scope>,
     pub(crate) description: Option<String>,
+    /// A disabled rule is validated like any other but takes no part in decisions.
+    pub(crate) enabled: bool,
 }
 
 /// A scope path of a rule, normalised (empty components mean the whole root).
@@ -168,6 +170,9 @@ pub(crate) struct Example {
 /// - A **deny** rule matches when anything the target reaches overlaps one of its scopes: the
 ///   target as written or as resolved lies within the scope or contains it, or a symlink
 ///   beneath it leads into it.
+/// - A rule with `enabled = false` is validated like any other but matches nothing: switching
+///   off an allow rule denies its requests from the next decision on (a default deny whose
+///   reason names the disabled rule); switching off a deny rule reopens what it protected.
 ///
 /// A decision describes the file system as it was when it was made. The agent can change the
 /// tree afterwards, so whoever acts on an [`Authorized`] should do so promptly;
@@ -396,7 +401,7 @@ impl Policy {
             .inner
             .rules
             .iter()
-            .filter(|rule| rule.kinds.contains(&kind))
+            .filter(|rule| rule.enabled && rule.kinds.contains(&kind))
             .map(|rule| RuleView::new(rule, root))
             .collect();
         let mut place = Place::find(root, &target)?;
@@ -451,9 +456,35 @@ impl Policy {
             });
         }
         Err(Decision::deny(format!(
-            "no rule allows {kind} on `{shown_target}`: {} (default deny)",
-            explain_no_allow(&rules, &place, root, kind)
+            "no rule allows {kind} on `{shown_target}`: {} (default deny){}",
+            explain_no_allow(&rules, &place, root, kind),
+            self.disabled_allows(root, kind, &place)
         )))
+    }
+
+    /// For a default deny: the disabled allow rules that would have covered the target, so an
+    /// operator who switched a rule off sees why its requests are now refused.
+    fn disabled_allows(&self, root: &Root, kind: Kind, place: &Place) -> String {
+        let ids: Vec<String> = self
+            .inner
+            .rules
+            .iter()
+            .filter(|rule| !rule.enabled && rule.effect == Effect::Allow)
+            .filter(|rule| rule.kinds.contains(&kind))
+            .filter(|rule| RuleView::new(rule, root).covering_scope(place).is_some())
+            .map(|rule| rule.id.clone())
+            .collect();
+        match ids.len() {
+            0 => String::new(),
+            1 => format!(
+                "; {} would allow it but is disabled (`enabled = false`)",
+                name_rules(&ids)
+            ),
+            _ => format!(
+                "; {} would allow it but are disabled (`enabled = false`)",
+                name_rules(&ids)
+            ),
+        }
     }
 }
 
