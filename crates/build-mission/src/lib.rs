@@ -47,10 +47,15 @@
 
 pub mod fingerprint;
 pub mod ledger;
+pub mod mission;
+mod report;
 pub mod stats;
 
 pub use fingerprint::{FingerprintError, FingerprintOptions, fingerprint};
 pub use ledger::{
-    ChainReport, Entries, Ledger, LedgerEntry, LedgerError, LedgerHistory, LedgerHistoryIter, Tamper,
+    ChainReport, Entries, Ledger, LedgerEntry, LedgerError, LedgerHistory, LedgerHistoryIter,
+    Tamper,
 };
+pub use mission::{MAX_RERUN_TESTS, Mission, MissionError, Verification, VerifyRequest};
+pub use report::exit_code_for;
 pub use stats::{ClassCounts, FlakyTest, LedgerStats, StatusCounts, TestTime};
