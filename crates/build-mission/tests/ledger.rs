@@ -631,7 +631,12 @@ fn mission_spent_sums_the_attempts_of_that_mission_only() {
     assert_eq!(ledger.mission_spent("M").unwrap(), Duration::ZERO);
 
     // A damaged ledger cannot vouch for what was spent.
-    poke(ledger.path(), 3, find(&lines(ledger.path())[2], "runtime") + 1, b'X');
+    poke(
+        ledger.path(),
+        3,
+        find(&lines(ledger.path())[2], "runtime") + 1,
+        b'X',
+    );
     assert!(matches!(
         ledger.mission_spent("m"),
         Err(LedgerError::Damaged { .. })
@@ -654,7 +659,12 @@ fn lazy_history_opens_the_ledger_only_when_read() {
     assert!(holder.take_error().is_none());
 
     // Damage ends the stream early, and the error is kept for the caller.
-    poke(ledger.path(), 2, find(&lines(ledger.path())[1], "runtime") + 1, b'X');
+    poke(
+        ledger.path(),
+        2,
+        find(&lines(ledger.path())[1], "runtime") + 1,
+        b'X',
+    );
     let history = ledger.lazy_history();
     let runs: Vec<_> = history.clone().into_iter().collect();
     assert_eq!(runs.len(), 1);
