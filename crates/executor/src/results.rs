@@ -249,8 +249,10 @@ pub(crate) fn outcome(
         }
         RunOutcome::UsageError => {
             for e in findings.collection_errors.iter().filter(|e| e.conftest) {
+                // pytest's own phrase, which the classifier reads as a broken conftest (a usage
+                // error) rather than as the import error the message also names.
                 diagnostics.push(format!(
-                    "conftest {} failed to load: {}",
+                    "error while loading conftest {}: {}",
                     e.path.as_deref().unwrap_or("?"),
                     e.message
                 ));
@@ -424,7 +426,7 @@ FAILED t/test_a.py::TestK::test_f - assert 0
         assert_eq!(o, RunOutcome::UsageError);
         assert_eq!(
             d,
-            ["conftest t/conftest.py failed to load: ModuleNotFoundError: No module named 'x'"]
+            ["error while loading conftest t/conftest.py: ModuleNotFoundError: No module named 'x'"]
         );
         assert_eq!(decide(Some(5), None, session, "").0, RunOutcome::NoTests);
         let (o, d) = decide(
