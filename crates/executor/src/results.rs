@@ -426,7 +426,9 @@ FAILED t/test_a.py::TestK::test_f - assert 0
         assert_eq!(o, RunOutcome::UsageError);
         assert_eq!(
             d,
-            ["error while loading conftest t/conftest.py: ModuleNotFoundError: No module named 'x'"]
+            [
+                "error while loading conftest t/conftest.py: ModuleNotFoundError: No module named 'x'"
+            ]
         );
         assert_eq!(decide(Some(5), None, session, "").0, RunOutcome::NoTests);
         let (o, d) = decide(
