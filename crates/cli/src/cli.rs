@@ -1,6 +1,7 @@
 //! The command-line grammar (clap derive).
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -40,6 +41,100 @@ pub(crate) enum Command {
     /// Decide one tool request against the policy and print the decision (exit 0 allowed,
     /// 1 denied, 2 usage or policy error).
     Check(CheckArgs),
+    /// Run a target's tests under the policy, confirm flakes by rerunning failures, classify
+    /// the result, hand back a retry context and record the evidence (exit 0 passed, 1 failed,
+    /// 2 usage error, 3 denied, 4 timeout, 5 infrastructure).
+    Verify(VerifyArgs),
+    /// Classify a stored `warden verify --json` result again, offline, with history; runs
+    /// nothing and prints `{"failure_class": ..., "retry_context": ...}`.
+    Classify(ClassifyArgs),
+    /// Check or summarise an evidence ledger.
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
+}
+
+/// `warden verify`.
+#[derive(Debug, Args)]
+pub(crate) struct VerifyArgs {
+    /// What to test: a root-relative path, or a pytest node id (`path::test[param]`).
+    pub(crate) target: String,
+
+    /// Deadline of each pytest run in seconds (fractions allowed); it can only shorten the
+    /// policy's `timeout_secs`.
+    #[arg(long, value_name = "SECS", value_parser = seconds)]
+    pub(crate) timeout: Option<Duration>,
+
+    /// Reruns of failed tests to confirm flakes [default: the policy's `retries`].
+    #[arg(long, value_name = "N")]
+    pub(crate) retries: Option<u32>,
+
+    /// The evidence ledger to append to, relative to the root; it must lie inside the root
+    /// [default: .warden/ledger.jsonl].
+    #[arg(long, value_name = "FILE", conflicts_with = "no_ledger")]
+    pub(crate) ledger: Option<PathBuf>,
+
+    /// Record no evidence (and read no ledger as history).
+    #[arg(long)]
+    pub(crate) no_ledger: bool,
+
+    /// Earlier results to tell flakes from regressions: a ledger (JSONL) or one `verify --json`
+    /// result (repeatable). The ledger in use is always read as history too.
+    #[arg(long = "history", value_name = "FILE")]
+    pub(crate) history: Vec<PathBuf>,
+
+    /// A mission id: every `verify` with the same id shares the policy's test-time budget,
+    /// counted from the ledger.
+    #[arg(long = "mission", value_name = "ID", conflicts_with = "no_ledger")]
+    pub(crate) mission: Option<String>,
+
+    /// The Python interpreter to run pytest with, unless the policy names one [default:
+    /// `WARDEN_PYTHON`, else `python3`].
+    #[arg(long, value_name = "PATH")]
+    pub(crate) python: Option<String>,
+
+    /// Extra pytest arguments, after `--`; each must be allowed by the policy.
+    #[arg(last = true, value_name = "PYTEST_ARGS")]
+    pub(crate) pytest_args: Vec<String>,
+}
+
+/// `warden classify`.
+#[derive(Debug, Args)]
+pub(crate) struct ClassifyArgs {
+    /// A result written by `warden verify --json`.
+    pub(crate) result: PathBuf,
+
+    /// Earlier results: a ledger (JSONL) or one `verify --json` result (repeatable).
+    #[arg(long = "history", value_name = "FILE")]
+    pub(crate) history: Vec<PathBuf>,
+}
+
+/// `warden ledger ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum LedgerCommand {
+    /// Check the hash chain (exit 0 intact, 1 tampered, corrupt or torn, 2 unreadable).
+    Verify(LedgerFile),
+    /// The success metrics: runs, pass rate, failure classes, timeout and flake rates, the
+    /// flakiest tests, test time (exit 1 when the chain is broken).
+    Stats(LedgerFile),
+}
+
+/// The ledger a `warden ledger` command reads.
+#[derive(Debug, Args)]
+pub(crate) struct LedgerFile {
+    /// The ledger file (e.g. `.warden/ledger.jsonl`).
+    pub(crate) file: PathBuf,
+}
+
+/// A positive number of seconds, as a duration.
+fn seconds(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    if !secs.is_finite() || secs <= 0.0 {
+        return Err(format!("`{text}` is not a positive number of seconds"));
+    }
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("`{text}`: {e}"))
 }
 
 /// `warden check`: either the flags, or a JSON request with `--request`.
@@ -76,10 +171,19 @@ pub(crate) struct CheckArgs {
 mod tests {
     use clap::CommandFactory as _;
 
-    use super::Cli;
+    use super::{Cli, seconds};
 
     #[test]
     fn grammar_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn timeouts_are_positive_seconds() {
+        assert_eq!(seconds("3"), Ok(std::time::Duration::from_secs(3)));
+        assert_eq!(seconds("0.5"), Ok(std::time::Duration::from_millis(500)));
+        for bad in ["0", "-1", "nan", "inf", "ten", "", "1e400"] {
+            assert!(seconds(bad).is_err(), "{bad:?}");
+        }
     }
 }

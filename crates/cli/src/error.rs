@@ -1,11 +1,13 @@
 //! Errors that stop a subcommand before it can answer (exit 2).
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use warden_build_mission::LedgerError;
 use warden_governance_api::PolicyError;
 
-/// Something the user must fix: a bad root or policy, or an unreadable request.
+/// Something the user must fix: a bad root or policy, an unreadable request, result or history
+/// file, a ledger that may not or cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum CliError {
     /// The root or the policy could not be set up.
@@ -23,6 +25,31 @@ pub(crate) enum CliError {
         origin: String,
         source: serde_json::Error,
     },
+    /// `--ledger` (or the default ledger) would be written outside the root.
+    #[error("cannot use the ledger {}: {reason}", path.display())]
+    LedgerPlace { path: PathBuf, reason: String },
+    /// A ledger could not be read (or, for `verify`, checked before the run).
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// A file named on the command line does not exist or is not a file.
+    #[error("{what} {} {problem}", path.display())]
+    Missing {
+        what: &'static str,
+        path: PathBuf,
+        problem: &'static str,
+    },
+    /// A `verify` result or a history file is unusable.
+    #[error("{}: {problem}", path.display())]
+    BadFile { path: PathBuf, problem: String },
+    /// A history file failed while being streamed, after its check.
+    #[error("the history could not be read to the end: {0}")]
+    HistoryStream(String),
+    /// The async runtime for the run could not be started.
+    #[error("cannot start the runtime for the test run: {0}")]
+    Runtime(#[source] io::Error),
+    /// The verification could not be carried out or recorded.
+    #[error("{0}")]
+    Mission(String),
     /// The answer could not be written to stdout.
     #[error("cannot write the output: {0}")]
     Output(#[source] io::Error),

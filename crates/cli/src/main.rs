@@ -3,14 +3,23 @@
 //!
 //! Each subcommand lives in its own module and returns its exit code; everything that goes
 //! wrong before a subcommand can give its answer (a bad root, a policy that does not load, an
-//! unreadable request) is an [`error::CliError`] and exits 2. Results go to stdout (JSON with
-//! `--json`), diagnostics and logs to stderr only.
+//! unreadable request, result or history file, a ledger outside the root) is an
+//! [`error::CliError`] and exits 2, as do command-line usage errors. Results go to stdout (one
+//! JSON document with `--json`, also for errors), diagnostics and logs to stderr only.
 
 mod check;
+mod classify;
 mod cli;
 mod context;
 mod error;
+mod history;
+mod human;
+mod ledger;
 mod logging;
+mod output;
+mod place;
+mod progress;
+mod verify;
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -24,7 +33,10 @@ use crate::error::CliError;
 const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return usage(&err),
+    };
     logging::init(cli.global.verbose);
     match run(&cli) {
         Ok(code) => code,
@@ -38,7 +50,32 @@ fn main() -> ExitCode {
 fn run(cli: &Cli) -> Result<ExitCode, CliError> {
     match &cli.command {
         Command::Check(args) => check::run(&cli.global, args),
+        Command::Verify(args) => verify::run(&cli.global, args),
+        Command::Classify(args) => classify::run(&cli.global, args),
+        Command::Ledger(command) => ledger::run(&cli.global, command),
     }
+}
+
+/// A command line clap could not make sense of (exit 2), or `--help`/`--version` (exit 0).
+/// With `--json` among the options, an error is also one JSON document on stdout.
+fn usage(err: &clap::Error) -> ExitCode {
+    // Nothing more can be done if stderr or stdout is gone.
+    let _ = err.print();
+    if !err.use_stderr() {
+        return ExitCode::SUCCESS;
+    }
+    let json = std::env::args_os()
+        .skip(1)
+        .take_while(|arg| arg != "--")
+        .any(|arg| arg == "--json");
+    if json {
+        let rendered = err.render().to_string();
+        let first = rendered.lines().next().unwrap_or_default();
+        let message = first.strip_prefix("error: ").unwrap_or(first);
+        let doc = serde_json::json!({ "error": message });
+        let _ = writeln!(std::io::stdout().lock(), "{doc}");
+    }
+    ExitCode::from(EXIT_USAGE)
 }
 
 /// Tells the user what went wrong: always on stderr, and with `--json` also as a JSON document
