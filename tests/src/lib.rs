@@ -8,7 +8,9 @@
 //! - [`Fixture`] copies a project (the bundled demo, or one of `tests/fixtures/`) into a
 //!   temporary directory the test may change freely;
 //! - [`python`] finds the Python interpreter tests must use (`WARDEN_PYTHON`, else the
-//!   workspace's virtualenv, else `python3`).
+//!   workspace's virtualenv, else `python3`), and [`warden_at`] hands it to the binary;
+//! - [`processes_mentioning`] searches the process table, so a test can prove a run left
+//!   nothing behind, and [`Run::peak_rss_kib`] is the binary's own peak memory.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -61,6 +63,27 @@ pub fn warden() -> Command {
     let mut cmd = Command::new(warden_bin());
     cmd.env_remove("RUST_LOG");
     cmd
+}
+
+/// A command for `warden --root ROOT`, running pytest with [`python_with_pytest`] (through
+/// `WARDEN_PYTHON`).
+pub fn warden_at(root: &Path) -> Command {
+    let mut cmd = warden();
+    cmd.arg("--root")
+        .arg(root)
+        .env("WARDEN_PYTHON", python_with_pytest());
+    cmd
+}
+
+/// Deadline for one `warden verify` in a test: long enough for a slow machine running several
+/// pytest processes, short enough that a hang fails the test.
+pub const VERIFY_DEADLINE: Duration = Duration::from_secs(180);
+
+/// Runs `warden --root ROOT --json verify ARGS...` (pytest from [`python_with_pytest`]).
+pub fn verify_json(root: &Path, args: &[&str]) -> Run {
+    let mut cmd = warden_at(root);
+    cmd.args(["--json", "verify"]).args(args);
+    run(&mut cmd, None, VERIFY_DEADLINE)
 }
 
 fn build_warden() -> PathBuf {
@@ -161,6 +184,11 @@ pub struct Run {
     pub stdout: String,
     /// Everything it wrote to stderr (lossily decoded).
     pub stderr: String,
+    /// How long it ran, from start to exit.
+    pub elapsed: Duration,
+    /// The highest peak resident set size (`VmHWM`, KiB) of the process itself seen while it
+    /// ran, sampled from `/proc`; `None` where there is no `/proc` or it exited before a sample.
+    pub peak_rss_kib: Option<u64>,
 }
 
 impl Run {
@@ -200,7 +228,13 @@ pub fn run(cmd: &mut Command, stdin: Option<&[u8]>, deadline: Duration) -> Run {
     let stdout = drain(child.stdout.take().expect("piped stdout"));
     let stderr = drain(child.stderr.take().expect("piped stderr"));
     let started = Instant::now();
+    let status_file = PathBuf::from(format!("/proc/{}/status", child.id()));
+    let mut peak_rss_kib = None;
     let status: ExitStatus = loop {
+        // VmHWM only grows, so the last sample before the exit is (nearly) the true peak.
+        if let Some(hwm) = vm_hwm_kib(&status_file) {
+            peak_rss_kib = Some(peak_rss_kib.map_or(hwm, |seen: u64| seen.max(hwm)));
+        }
         if let Some(status) = child.try_wait().expect("waiting for the child") {
             break status;
         }
@@ -211,6 +245,7 @@ pub fn run(cmd: &mut Command, stdin: Option<&[u8]>, deadline: Duration) -> Run {
         }
         thread::sleep(Duration::from_millis(10));
     };
+    let elapsed = started.elapsed();
     if let Some(feeder) = feeder {
         feeder.join().expect("stdin thread");
     }
@@ -218,7 +253,58 @@ pub fn run(cmd: &mut Command, stdin: Option<&[u8]>, deadline: Duration) -> Run {
         code: status.code(),
         stdout: String::from_utf8_lossy(&stdout.join().expect("stdout thread")).into_owned(),
         stderr: String::from_utf8_lossy(&stderr.join().expect("stderr thread")).into_owned(),
+        elapsed,
+        peak_rss_kib,
     }
+}
+
+/// `VmHWM` from a `/proc/<pid>/status` file, in KiB (`None` once the process is gone).
+fn vm_hwm_kib(status_file: &Path) -> Option<u64> {
+    let status = fs::read_to_string(status_file).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Live (non-zombie) processes whose command line contains `marker`, as `(pid, command)`:
+/// how a test finds what a run left behind (fixture processes carry the project root in their
+/// command lines).
+pub fn processes_mentioning(marker: &str) -> Vec<(i32, String)> {
+    let mut found = Vec::new();
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return found;
+    };
+    let me = std::process::id();
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let state = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.trim_start().chars().next());
+        if matches!(state, Some('Z' | 'X')) {
+            continue;
+        }
+        let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(marker) {
+            found.push((pid as i32, cmdline));
+        }
+    }
+    found
 }
 
 fn drain(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<Vec<u8>> {
@@ -298,6 +384,23 @@ impl Fixture {
         }
         fs::write(&path, contents).expect("writing a fixture file");
         path
+    }
+
+    /// Writes a policy file outside the root: the built-in rule for `runtime/tests` with
+    /// `limits` (TOML lines of the `[limits]` table), and returns its path.
+    pub fn policy(&self, limits: &str) -> PathBuf {
+        let path = self.outside().join("policy.toml");
+        let text = format!(
+            "version = 1\n\n[limits]\n{limits}\n\n[[rule]]\nid = \"pytest-runtime-tests\"\n\
+             effect = \"allow\"\ntool = \"pytest\"\naction = \"run\"\nscope = [\"runtime/tests\"]\n"
+        );
+        fs::write(&path, text).expect("writing a policy");
+        path
+    }
+
+    /// The default ledger of the project, `.warden/ledger.jsonl`.
+    pub fn ledger(&self) -> PathBuf {
+        self.root.join(".warden/ledger.jsonl")
     }
 
     /// Creates a symlink at `rel` under the root pointing to `to`.
