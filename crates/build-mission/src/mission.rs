@@ -268,7 +268,6 @@ impl Mission {
     {
         let started = Instant::now();
         let mut notes = Vec::new();
-        self.prepare_budget()?;
 
         let tool_request =
             ToolRequest::pytest_run(request.target.clone(), request.extra_args.clone());
@@ -305,6 +304,8 @@ impl Mission {
             rules = ?auth.decision().matched_rules,
             "allowed by policy"
         );
+        // Only a run needs the budget (a denial is reported whatever the ledger holds).
+        self.prepare_budget()?;
 
         let limits = auth.limits();
         let timeout = clamp("timeout", request.timeout, limits.timeout, &mut notes);

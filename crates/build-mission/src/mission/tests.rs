@@ -739,3 +739,37 @@ async fn a_ledger_kept_inside_the_root_does_not_change_the_fingerprint() {
     assert!(one.report.fingerprint.is_some());
     assert_eq!(one.report.fingerprint, two.report.fingerprint);
 }
+
+#[test]
+fn a_verification_can_run_on_a_multi_threaded_runtime() {
+    fn assert_send<T: Send>(_: &T) {}
+    let (_dir, root) = project();
+    let runner = Scripted::new(|_, _| evidence(&[(A, Passed)], 1.0));
+    let mut m = mission(&root, Policy::builtin(), &runner);
+    let request = request("runtime/tests");
+    let future = m.verify(&request, no_history());
+    assert_send(&future);
+}
+
+#[tokio::test]
+async fn a_denial_is_reported_even_when_the_ledger_cannot_restore_the_budget() {
+    let (dir, root) = project();
+    let runner = Scripted::new(|_, _| unreachable!("nothing runs"));
+    let path = dir.path().join(".warden/ledger.jsonl");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    // A damaged ledger: the denial still comes back (inside the append error), while a run
+    // cannot learn what the mission has spent and does not start.
+    std::fs::write(&path, "not a record\n").unwrap();
+    let mut m = mission(&root, Policy::builtin(), &runner).with_mission_id(Some("m".into()));
+    let err = m.verify(&request("src"), no_history()).await;
+    assert!(
+        matches!(err, Err(MissionError::Ledger { ref report, .. }) if report.failure_class == Some(FailureClass::PolicyDenied)),
+        "{err:?}"
+    );
+    let err = m
+        .verify(&request("runtime/tests"), no_history())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, MissionError::Budget { .. }), "{err:?}");
+    assert!(runner.calls().is_empty());
+}
