@@ -12,7 +12,9 @@
 //! 3. **Budget.** The mission's cumulative test time (policy `budget`, default 600 s). With a
 //!    mission id ([`Mission::with_mission_id`]) the time already spent is read from the ledger
 //!    (every attempt of every record with that id, streamed) on the first verification, so the
-//!    budget holds across processes; without one, each verification is a mission of its own.
+//!    budget holds across processes (a ledger that cannot be read then is
+//!    [`MissionError::Budget`], and nothing runs); without one, each verification is a mission
+//!    of its own.
 //!    When less than [`MissionBudget::MIN_GRANT`] is left the run is refused before it starts
 //!    (`denied`, `budget_exhausted`, exit 3), and no run is granted a deadline past what is left.
 //! 4. **The run**, with the granted deadline, after fingerprinting the working tree.
