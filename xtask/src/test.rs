@@ -16,7 +16,7 @@ use crate::venv::{self, VenvError};
 pub(crate) enum TestError {
     #[error("step `venv` failed: {0}")]
     Venv(#[from] VenvError),
-    #[error("step `{step}` failed: `{command}` exited with {status}")]
+    #[error("step `{step}` failed ({status}): `{command}`")]
     Failed {
         step: &'static str,
         command: String,
@@ -200,7 +200,7 @@ mod tests {
             Err(error @ TestError::Failed { step: "clippy", .. }) => {
                 let message = error.to_string();
                 assert!(
-                    message.starts_with("step `clippy` failed: `sh -c 'exit 7'`"),
+                    message.starts_with("step `clippy` failed (exit status: 7): `sh -c 'exit 7'`"),
                     "{message}"
                 );
                 assert!(message.contains('7'), "{message}");
