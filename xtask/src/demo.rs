@@ -1,20 +1,26 @@
 //! `cargo xtask demo`: Warden at work on the bundled example project, `examples/demo`.
 //!
 //! The demo is a script of [`Step`]s run against a temporary copy of the project (some steps
-//! plant hostile files, and the repository must stay clean). Each request states the decision
-//! it expects, so the demo is also a smoke test of the real binary: any surprise makes it fail.
-//! To show more, add steps to [`script`] (and, for new kinds of request, a [`Step`] variant;
-//! steps that run pytest get their interpreter from `crate::venv::ensure`).
+//! plant hostile files or edit code as an agent would, and the repository must stay clean).
+//! It has two acts: `warden check` deciding requests, then the whole loop with
+//! `warden verify`: a passing run, a bug the agent introduced (a failure and its retry
+//! context), the fix, a flaky test confirmed by its rerun, a hang stopped on time, denied
+//! requests, and the evidence ledger checked and summarised at the end. Each step states what
+//! it expects (decision, exit code, failure class), so the demo is also a smoke test of the
+//! real binary: any surprise makes it fail. Steps that run pytest get their interpreter from
+//! `crate::venv::ensure`, the virtualenv `cargo xtask test` uses.
 
 use std::fs;
 use std::io::{self, BufReader};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use camino::{Utf8Path, Utf8PathBuf};
 use cargo_metadata::Message;
 use serde::Deserialize;
 
 use crate::process::{cargo, describe};
+use crate::venv::{self, VenvError};
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum DemoError {
@@ -33,6 +39,8 @@ pub(crate) enum DemoError {
         what: &'static str,
         source: io::Error,
     },
+    #[error("the demo needs Python with pytest: {0}")]
+    Venv(#[from] VenvError),
     #[error("{failed} of {total} demo steps did not behave as expected (marked UNEXPECTED above)")]
     Unexpected { failed: usize, total: usize },
 }
@@ -64,7 +72,28 @@ enum Step {
     },
     /// Ask `warden check` for a decision.
     Check { what: &'static str, check: Check },
+    /// Run `warden verify` and look at the result.
+    Verify { what: &'static str, verify: Verify },
+    /// Check the evidence ledger's chain and show its statistics.
+    Evidence { what: &'static str, runs: u64 },
 }
+
+/// One `warden verify` and what it must do.
+#[derive(Debug, Clone, Copy)]
+struct Verify {
+    target: &'static str,
+    /// Options, and pytest arguments after `--`.
+    args: &'static [&'static str],
+    /// The contract's exit code.
+    code: i32,
+    /// The failure class (`None`: passed cleanly).
+    class: Option<&'static str>,
+    /// A further check of the result and how long warden took.
+    also: Option<ResultCheck>,
+}
+
+/// Checks a verification's result, given how long warden took; `Err` says what is wrong.
+type ResultCheck = fn(&VerifyOutput, Duration) -> Result<(), String>;
 
 fn pytest(target: &'static str, args: &'static [&'static str], expect: Expect) -> Check {
     Check {
@@ -186,9 +215,197 @@ fn script() -> Vec<Step> {
                 "run the scope that now holds an escaping link",
                 pytest("runtime/tests", &[], Deny),
             ),
+            Step::Prepare {
+                what: "remove the escaping symlink again",
+                apply: |root| fs::remove_file(root.join("runtime/tests/escape")),
+            },
         ]);
     }
+    steps.extend(verify_script());
     steps
+}
+
+/// The second act: the whole loop with `warden verify`.
+fn verify_script() -> Vec<Step> {
+    let verify = |what, verify| Step::Verify { what, verify };
+    vec![
+        verify(
+            "run the project's tests",
+            Verify {
+                target: "runtime/tests",
+                args: &[],
+                code: 0,
+                class: None,
+                also: Some(|out, _| expect_counts(out, 4, 0)),
+            },
+        ),
+        Step::Prepare {
+            what: "the agent edits src/calc.py and gets mean() wrong (divides by len + 1)",
+            apply: |root| edit(root, "src/calc.py", "/ len(values)", "/ (len(values) + 1)"),
+        },
+        verify(
+            "run the tests after the edit: a real failure, with a retry context",
+            Verify {
+                target: "runtime/tests",
+                args: &[],
+                code: 1,
+                class: Some("test_failure"),
+                also: Some(|out, _| {
+                    expect_counts(out, 2, 2)?;
+                    let context = out.retry_context.as_ref().ok_or("no retry context")?;
+                    if context.failed_tests.len() == 2 && !context.error_messages.is_empty() {
+                        Ok(())
+                    } else {
+                        Err(format!("a thin retry context: {context:?}"))
+                    }
+                }),
+            },
+        ),
+        Step::Prepare {
+            what: "the agent reads the retry context and fixes the bug",
+            apply: |root| edit(root, "src/calc.py", "/ (len(values) + 1)", "/ len(values)"),
+        },
+        verify(
+            "run the tests after the fix",
+            Verify {
+                target: "runtime/tests",
+                args: &[],
+                code: 0,
+                class: None,
+                also: None,
+            },
+        ),
+        Step::Prepare {
+            what: "add runtime/tests/test_cache.py, which fails while its cache is cold (a flaky \
+                   test)",
+            apply: |root| fs::write(root.join("runtime/tests/test_cache.py"), FLAKY_TEST),
+        },
+        verify(
+            "run the flaky test: it fails, passes on the rerun, and is reported as flaky",
+            Verify {
+                target: "runtime/tests/test_cache.py",
+                args: &[],
+                code: 0,
+                class: Some("test_flake"),
+                also: Some(|out, _| {
+                    if out.flaky_tests.is_empty() || out.attempts.len() < 2 {
+                        Err("the flake was not confirmed by a rerun".to_owned())
+                    } else {
+                        Ok(())
+                    }
+                }),
+            },
+        ),
+        Step::Prepare {
+            what: "add runtime/tests/test_hang.py, a test that never returns",
+            apply: |root| fs::write(root.join("runtime/tests/test_hang.py"), HANGING_TEST),
+        },
+        verify(
+            "run the hanging test with a 3 s deadline",
+            Verify {
+                target: "runtime/tests/test_hang.py",
+                args: &["--timeout", "3"],
+                code: 4,
+                class: Some("test_timeout"),
+                also: Some(|out, took| {
+                    if out.timed_out_test.as_deref()
+                        != Some("runtime/tests/test_hang.py::test_waits_forever")
+                    {
+                        return Err(format!("timed out test: {:?}", out.timed_out_test));
+                    }
+                    // Deadline, the default 5 s grace at most, and a margin.
+                    if took > Duration::from_secs(3 + 5 + 3) {
+                        return Err(format!("warden took {took:?} to stop a 3 s run"));
+                    }
+                    Ok(())
+                }),
+            },
+        ),
+        verify(
+            "run the source tree (out of scope): denied, nothing runs",
+            Verify {
+                target: "src",
+                args: &[],
+                code: 3,
+                class: Some("policy_denied"),
+                also: Some(|out, _| {
+                    if out.attempts.is_empty() {
+                        Ok(())
+                    } else {
+                        Err("a denied request ran".to_owned())
+                    }
+                }),
+            },
+        ),
+        verify(
+            "run the tests with --rootdir=/ smuggled in after `--`: denied",
+            Verify {
+                target: "runtime/tests/test_calc.py",
+                args: &["--", "--rootdir=/"],
+                code: 3,
+                class: Some("policy_denied"),
+                also: None,
+            },
+        ),
+        Step::Evidence {
+            what: "check the evidence ledger and show what it says",
+            runs: 7,
+        },
+    ]
+}
+
+/// A test that fails the first time it runs in a fresh checkout and passes once its cache is
+/// warm: the kind of order-dependent flake an agent must not "fix".
+const FLAKY_TEST: &str = r#""""Fails while the lookup cache is cold, passes once it is warm: a flaky test.
+
+The cache lives in __pycache__, which is a cache and not code (Warden's fingerprint of the
+tree leaves it out), so the rerun runs on the same code as the first attempt.
+"""
+import os
+
+CACHE = os.path.join(os.path.dirname(__file__), "__pycache__", "lookup-cache-warm")
+
+
+def test_lookup_is_fast_enough():
+    warm = os.path.exists(CACHE)
+    os.makedirs(os.path.dirname(CACHE), exist_ok=True)
+    with open(CACHE, "w", encoding="utf-8") as f:
+        f.write("warm")
+    assert warm, "cold cache: the lookup took too long"
+"#;
+
+/// A test that never returns.
+const HANGING_TEST: &str = r#""""Waits for an event that never comes."""
+import time
+
+
+def test_waits_forever():
+    while True:
+        time.sleep(1)
+"#;
+
+/// Replaces `from` (which must be there) with `to` in the file at `rel`.
+fn edit(root: &Utf8Path, rel: &str, from: &str, to: &str) -> io::Result<()> {
+    let path = root.join(rel);
+    let text = fs::read_to_string(&path)?;
+    if !text.contains(from) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{path} does not contain {from:?}"),
+        ));
+    }
+    fs::write(&path, text.replacen(from, to, 1))
+}
+
+fn expect_counts(out: &VerifyOutput, passed: u64, failed: u64) -> Result<(), String> {
+    if (out.counts.passed, out.counts.failed) == (passed, failed) {
+        Ok(())
+    } else {
+        Err(format!(
+            "expected {passed} passed and {failed} failed, got {:?}",
+            out.counts
+        ))
+    }
 }
 
 #[cfg(unix)]
@@ -220,8 +437,11 @@ pub(crate) fn run(root: &Utf8Path) -> Result<(), DemoError> {
         to: project.clone(),
         source,
     })?;
-    println!("Warden demo: `warden check` on a copy of examples/demo at {project}");
-    println!("(each request runs as `warden check --root <copy> --json ...`)\n");
+    let python = venv::ensure(root)?;
+    println!("Warden demo on a copy of examples/demo at {project}");
+    println!(
+        "(each command runs with `--root <copy> --json`, and pytest with WARDEN_PYTHON={python})\n"
+    );
 
     let steps = script();
     let mut failed = 0;
@@ -241,6 +461,24 @@ pub(crate) fn run(root: &Utf8Path) -> Result<(), DemoError> {
                 }
                 println!();
             }
+            Step::Verify { what, verify } => {
+                number += 1;
+                println!("[{number}] {what}");
+                if let Err(problem) = run_verify(&warden, &project, &python, verify) {
+                    println!("    UNEXPECTED: {problem}");
+                    failed += 1;
+                }
+                println!();
+            }
+            Step::Evidence { what, runs } => {
+                number += 1;
+                println!("[{number}] {what}");
+                if let Err(problem) = run_evidence(&warden, &project, *runs) {
+                    println!("    UNEXPECTED: {problem}");
+                    failed += 1;
+                }
+                println!();
+            }
         }
     }
     if failed > 0 {
@@ -249,7 +487,7 @@ pub(crate) fn run(root: &Utf8Path) -> Result<(), DemoError> {
             total: number,
         });
     }
-    println!("demo: all {number} requests were decided as expected");
+    println!("demo: all {number} steps behaved as expected");
     Ok(())
 }
 
@@ -329,6 +567,192 @@ fn run_check(warden: &Utf8Path, project: &Utf8Path, check: &Check) -> Result<(),
             }
         }
         (Expect::Deny, false) => Ok(()),
+    }
+}
+
+/// `warden verify --json` output (the contract's keys this demo reads; others are ignored).
+#[derive(Debug, Deserialize)]
+struct VerifyOutput {
+    status: String,
+    failure_class: Option<String>,
+    decision: Decision,
+    counts: Counts,
+    duration_ms: u64,
+    timed_out_test: Option<String>,
+    flaky_tests: Vec<String>,
+    attempts: Vec<serde_json::Value>,
+    retry_context: Option<RetryContext>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Decision {
+    allowed: bool,
+    reason: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Counts {
+    passed: u64,
+    failed: u64,
+    errors: u64,
+}
+
+#[derive(Debug, Deserialize)]
+struct RetryContext {
+    failed_tests: Vec<String>,
+    error_messages: Vec<String>,
+    suggestion: String,
+}
+
+/// Runs one verification, prints what came of it, and says what was unexpected, if anything.
+fn run_verify(
+    warden: &Utf8Path,
+    project: &Utf8Path,
+    python: &Utf8Path,
+    verify: &Verify,
+) -> Result<(), String> {
+    let mut shown = Command::new(warden);
+    shown.args(["verify", verify.target]).args(verify.args);
+    println!("    $ {}", describe(&shown));
+    // The global options go first: after `--`, everything is pytest's.
+    let mut command = Command::new(warden);
+    command
+        .arg("--root")
+        .arg(project)
+        .arg("--json")
+        .args(["verify", verify.target])
+        .args(verify.args)
+        .env("WARDEN_PYTHON", python)
+        .stdin(Stdio::null());
+    let started = Instant::now();
+    let output = command
+        .output()
+        .map_err(|e| format!("could not run {warden}: {e}"))?;
+    let took = started.elapsed();
+    let result: VerifyOutput = serde_json::from_slice(&output.stdout).map_err(|e| {
+        format!(
+            "{}, and stdout is not the contract's JSON ({e}){}{}",
+            output.status,
+            excerpt("stdout", &output.stdout),
+            excerpt("stderr", &output.stderr)
+        )
+    })?;
+    print_verification(&result, output.status.code(), took);
+
+    let class = result.failure_class.as_deref();
+    if output.status.code() != Some(verify.code) || class != verify.class {
+        return Err(format!(
+            "expected exit code {} and class {}, got {} and {}",
+            verify.code,
+            verify.class.unwrap_or("none"),
+            output.status,
+            class.unwrap_or("none")
+        ));
+    }
+    match verify.also {
+        Some(check) => check(&result, took),
+        None => Ok(()),
+    }
+}
+
+fn print_verification(result: &VerifyOutput, code: Option<i32>, took: Duration) {
+    let class = result
+        .failure_class
+        .as_deref()
+        .map(|c| format!(" ({c})"))
+        .unwrap_or_default();
+    let code = code.map_or("a signal".to_owned(), |c| c.to_string());
+    println!(
+        "    {}{class}, exit {code}, {:.1} s",
+        result.status.to_uppercase(),
+        took.as_secs_f64()
+    );
+    if !result.decision.allowed {
+        println!("      denied: {}", result.decision.reason);
+        return;
+    }
+    let attempts = match result.attempts.len() {
+        1 => "1 attempt".to_owned(),
+        n => format!("{n} attempts"),
+    };
+    println!(
+        "      first attempt: {} passed, {} failed, {} errors; {attempts}, {} ms in all",
+        result.counts.passed, result.counts.failed, result.counts.errors, result.duration_ms
+    );
+    if let Some(test) = &result.timed_out_test {
+        println!("      stopped at the deadline in: {test}");
+    }
+    for test in &result.flaky_tests {
+        println!("      flaky (failed, then passed on the same code): {test}");
+    }
+    if let Some(context) = &result.retry_context {
+        println!("      retry context for the agent:");
+        for test in &context.failed_tests {
+            println!("        failed: {test}");
+        }
+        for message in &context.error_messages {
+            println!("        error:  {message}");
+        }
+        println!("        next:   {}", context.suggestion);
+    }
+}
+
+/// `warden ledger verify` then `warden ledger stats` on the copy's ledger: the chain must be
+/// intact and hold `runs` records.
+fn run_evidence(warden: &Utf8Path, project: &Utf8Path, runs: u64) -> Result<(), String> {
+    let ledger = project.join(".warden/ledger.jsonl");
+    let mut verify = Command::new(warden);
+    verify.args(["ledger", "verify", ".warden/ledger.jsonl"]);
+    println!("    $ {}", describe(&verify));
+    verify
+        .arg("--json")
+        .current_dir(project)
+        .stdin(Stdio::null());
+    let output = verify
+        .output()
+        .map_err(|e| format!("could not run {warden}: {e}"))?;
+    #[derive(Deserialize)]
+    struct Chain {
+        intact: bool,
+        records: Option<u64>,
+    }
+    let chain: Chain = serde_json::from_slice(&output.stdout).map_err(|e| {
+        format!(
+            "{}: not the ledger report ({e}){}",
+            output.status,
+            excerpt("stderr", &output.stderr)
+        )
+    })?;
+    println!(
+        "    {} ({} records) in {ledger}",
+        if chain.intact { "INTACT" } else { "BROKEN" },
+        chain.records.unwrap_or_default()
+    );
+    if !chain.intact || output.status.code() != Some(0) || chain.records != Some(runs) {
+        return Err(format!(
+            "expected an intact chain of {runs} records (exit 0), got {}",
+            output.status
+        ));
+    }
+
+    let mut stats = Command::new(warden);
+    stats.args(["ledger", "stats", ".warden/ledger.jsonl"]);
+    println!("    $ {}", describe(&stats));
+    stats.current_dir(project).stdin(Stdio::null());
+    let output = stats
+        .output()
+        .map_err(|e| format!("could not run {warden}: {e}"))?;
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        if line.is_empty() {
+            println!();
+        } else {
+            println!("      {line}");
+        }
+    }
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!("ledger stats failed: {}", output.status))
     }
 }
 
@@ -437,7 +861,7 @@ mod tests {
             .iter()
             .filter_map(|step| match step {
                 Step::Check { check, .. } => Some(check.expect),
-                Step::Prepare { .. } => None,
+                _ => None,
             })
             .collect();
         assert!(expectations.iter().any(|e| matches!(e, Expect::Allow(_))));
@@ -448,6 +872,35 @@ mod tests {
                 .count()
                 >= 8
         );
+    }
+
+    #[test]
+    fn the_verify_act_shows_the_whole_loop() {
+        let runs: Vec<(i32, Option<&str>)> = script()
+            .iter()
+            .filter_map(|step| match step {
+                Step::Verify { verify, .. } => Some((verify.code, verify.class)),
+                _ => None,
+            })
+            .collect();
+        for expected in [
+            (0, None),
+            (1, Some("test_failure")),
+            (0, Some("test_flake")),
+            (4, Some("test_timeout")),
+            (3, Some("policy_denied")),
+        ] {
+            assert!(
+                runs.contains(&expected),
+                "{expected:?} missing from {runs:?}"
+            );
+        }
+        // The evidence step expects one record per verification, denials included.
+        let evidence = script().iter().find_map(|step| match step {
+            Step::Evidence { runs, .. } => Some(*runs),
+            _ => None,
+        });
+        assert_eq!(evidence, Some(runs.len() as u64));
     }
 
     /// A stand-in `warden` that answers every check with `json` and exits with `code`.
@@ -505,6 +958,44 @@ mod tests {
         );
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn run_verify_catches_a_misbehaving_binary() {
+        let temp = tempfile::tempdir().unwrap();
+        let dir = Utf8Path::from_path(temp.path()).unwrap();
+        let python = Utf8Path::new("python3");
+        let failed = r#"{"status": "failed", "failure_class": "test_failure", "decision": {"allowed": true, "reason": "r", "matched_rules": []}, "counts": {"passed": 2, "failed": 2, "errors": 0}, "duration_ms": 5, "timed_out_test": null, "flaky_tests": [], "attempts": [{}, {}], "retry_context": {"failed_tests": ["a", "b"], "error_messages": ["m"], "suggestion": "fix it"}}"#;
+        let step = |code, class| Verify {
+            target: "runtime/tests",
+            args: &[],
+            code,
+            class,
+            also: Some(|out, _| expect_counts(out, 2, 2)),
+        };
+        let expected = step(1, Some("test_failure"));
+        assert_eq!(
+            run_verify(&fake_warden(dir, failed, 1), dir, python, &expected),
+            Ok(())
+        );
+        let cases = [
+            (failed, 0, expected, "expected exit code 1"),
+            (failed, 1, step(1, Some("test_flake")), "class test_flake"),
+            (failed, 1, step(1, None), "class none"),
+            ("Traceback", 1, expected, "not the contract's JSON"),
+        ];
+        for (json, code, verify, wanted) in cases {
+            let problem =
+                run_verify(&fake_warden(dir, json, code), dir, python, &verify).unwrap_err();
+            assert!(problem.contains(wanted), "{json} exit {code}: {problem}");
+        }
+        let counted = Verify {
+            also: Some(|out, _| expect_counts(out, 4, 0)),
+            ..expected
+        };
+        let problem = run_verify(&fake_warden(dir, failed, 1), dir, python, &counted).unwrap_err();
+        assert!(problem.contains("expected 4 passed"), "{problem}");
+    }
+
     #[test]
     fn preparations_apply_to_a_copy_of_the_example() {
         let temp = tempfile::tempdir().unwrap();
@@ -520,6 +1011,13 @@ mod tests {
         }
         assert!(project.join("runtime/testsX/test_sneaky.py").is_file());
         assert!(project.join("docs/00_foundations/charter.md").is_file());
+        assert!(project.join("runtime/tests/test_cache.py").is_file());
+        assert!(project.join("runtime/tests/test_hang.py").is_file());
+        // The bug was made and fixed again.
+        assert_eq!(
+            fs::read_to_string(project.join("src/calc.py")).unwrap(),
+            fs::read_to_string(example.join("src/calc.py")).unwrap()
+        );
         // The example itself is untouched.
         assert!(!example.join("runtime/testsX").exists());
         assert!(!example.join("docs").exists());
