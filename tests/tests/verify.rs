@@ -786,6 +786,17 @@ fn the_200_mib_flood_keeps_warden_itself_small() {
 
 #[test]
 fn sigint_stops_the_run_kills_its_processes_and_exits_130() {
+    stop_with("INT", 130);
+}
+
+#[test]
+fn sigterm_stops_the_run_kills_its_processes_and_exits_143() {
+    stop_with("TERM", 143);
+}
+
+/// Sends SIG`signal` to warden while a test hangs: warden must stop at once with `code`,
+/// leaving no process and no evidence behind.
+fn stop_with(signal: &str, code: i32) {
     use std::process::{Command, Stdio};
     use std::time::Instant;
 
@@ -811,7 +822,7 @@ fn sigint_stops_the_run_kills_its_processes_and_exits_130() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([format!("-{signal}"), child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
@@ -822,14 +833,17 @@ fn sigint_stops_the_run_kills_its_processes_and_exits_130() {
         }
         assert!(
             signalled.elapsed() < Duration::from_secs(10),
-            "warden did not stop after SIGINT"
+            "warden did not stop after SIG{signal}"
         );
         std::thread::sleep(Duration::from_millis(20));
     };
-    println!("SIGINT: warden exited after {:?}", signalled.elapsed());
-    assert_eq!(output.status.code(), Some(130));
+    println!("SIG{signal}: warden exited after {:?}", signalled.elapsed());
+    assert_eq!(output.status.code(), Some(code));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("interrupted by SIGINT"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("interrupted by SIG{signal}")),
+        "{stderr}"
+    );
     let left = wait_gone(&marker);
     assert_eq!(left, Vec::<(i32, String)>::new());
     assert!(
