@@ -258,6 +258,71 @@ fn people_get_a_summary_and_no_progress_line_without_a_terminal() {
     assert!(!out.stderr.contains("tests,"), "{:?}", out.stderr);
 }
 
+/// Runs `warden [--json] verify ARGS` with stderr on a pseudo-terminal (100 columns) and
+/// stdout on a pipe; returns the exit code, stdout, and what the terminal showed.
+fn on_a_terminal(root: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    use std::io::Read as _;
+    use std::process::Stdio;
+
+    let size = nix::pty::Winsize {
+        ws_row: 24,
+        ws_col: 100,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let pty = nix::pty::openpty(Some(&size), None).unwrap();
+    let mut cmd = warden_at(root);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(pty.slave));
+    let child = cmd.spawn().unwrap();
+    // Only the child may hold the terminal's other end, so reading ends when it exits.
+    drop(cmd);
+    let mut master = fs::File::from(pty.master);
+    let terminal = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        // Linux reports EIO once the last holder of the other end is gone; what was read stays.
+        let _ = master.read_to_end(&mut seen);
+        String::from_utf8_lossy(&seen).into_owned()
+    });
+    let output = child.wait_with_output().unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        terminal.join().unwrap(),
+    )
+}
+
+#[test]
+fn a_terminal_shows_live_progress_then_clears_it() {
+    let fixture = Fixture::named("passing");
+    fixture.write(
+        "runtime/tests/test_slow.py",
+        "import time\n\ndef test_a():\n    time.sleep(0.6)\n\ndef test_b():\n    time.sleep(0.6)\n",
+    );
+    let (code, stdout, terminal) = on_a_terminal(fixture.root(), &["verify", "runtime/tests"]);
+    assert_eq!(code, Some(0), "{stdout}{terminal}");
+    // Redrawn in place: the target, the time against the policy's 300 s deadline...
+    assert!(terminal.contains("runtime/tests: "), "{terminal:?}");
+    assert!(terminal.contains(" s of 300 s"), "{terminal:?}");
+    assert!(terminal.contains('\r'), "{terminal:?}");
+    // ...and erased at the end, so only the report remains (on stdout).
+    assert!(terminal.trim_end().ends_with("\u{1b}[2K"), "{terminal:?}");
+    assert!(stdout.starts_with("PASSED"), "{stdout}");
+    assert!(!stdout.contains("of 300 s"));
+
+    // With --json: no progress, even on a terminal.
+    let (code, stdout, terminal) =
+        on_a_terminal(fixture.root(), &["--json", "verify", "runtime/tests"]);
+    assert_eq!(code, Some(0), "{stdout}{terminal}");
+    assert!(!terminal.contains("of 300 s"), "{terminal:?}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&stdout).unwrap()["status"],
+        "passed"
+    );
+}
+
 #[test]
 fn a_failing_test_is_a_test_failure_with_its_retry_context() {
     let fixture = Fixture::named("failing");
