@@ -1,6 +1,6 @@
 //! `warden check`: decide one tool request and print the decision.
 
-use std::io::{Read, Write as _};
+use std::io::Read;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -10,6 +10,7 @@ use warden_governance_api::{Decision, RequestArgs, ToolRequest, Verdict};
 use crate::cli::{CheckArgs, GlobalArgs};
 use crate::context::Context;
 use crate::error::CliError;
+use crate::output::{print, print_json};
 
 /// Largest JSON request read, in bytes.
 const MAX_REQUEST_BYTES: u64 = 1024 * 1024;
@@ -48,14 +49,11 @@ pub(crate) fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<ExitCode, Cli
         target: request.args.target.as_deref(),
         resolved_target,
     };
-    let mut stdout = std::io::stdout().lock();
     if global.json {
-        let doc = serde_json::to_string(&output).map_err(|e| CliError::Output(e.into()))?;
-        writeln!(stdout, "{doc}").map_err(CliError::Output)?;
+        print_json(&output)?;
     } else {
-        write!(stdout, "{}", human(&output, context.policy.origin())).map_err(CliError::Output)?;
+        print(&human(&output, context.policy.origin()))?;
     }
-    stdout.flush().map_err(CliError::Output)?;
     Ok(ExitCode::from(if decision.allowed { 0 } else { 1 }))
 }
 
