@@ -69,13 +69,23 @@ fn usage(err: &clap::Error) -> ExitCode {
         .take_while(|arg| arg != "--")
         .any(|arg| arg == "--json");
     if json {
-        let rendered = err.render().to_string();
-        let first = rendered.lines().next().unwrap_or_default();
-        let message = first.strip_prefix("error: ").unwrap_or(first);
-        let doc = serde_json::json!({ "error": message });
+        let doc = serde_json::json!({ "error": usage_message(&err.render().to_string()) });
         let _ = writeln!(std::io::stdout().lock(), "{doc}");
     }
     ExitCode::from(EXIT_USAGE)
+}
+
+/// clap's message without its usage hints, on one line: the text up to the first blank line.
+fn usage_message(rendered: &str) -> String {
+    let words: Vec<&str> = rendered
+        .lines()
+        .take_while(|line| !line.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let message = words.join(" ");
+    message
+        .strip_prefix("error: ")
+        .map_or(message.clone(), str::to_owned)
 }
 
 /// Tells the user what went wrong: always on stderr, and with `--json` also as a JSON document
@@ -88,5 +98,21 @@ fn report(err: &CliError, json: bool) {
         let mut stdout = std::io::stdout().lock();
         // Nothing more can be done if stdout is gone; the message is on stderr already.
         let _ = writeln!(stdout, "{doc}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::usage_message;
+
+    #[test]
+    fn usage_errors_are_one_line_without_hints() {
+        let rendered = "error: the following required arguments were not provided:\n  <TARGET>\n\n\
+                        Usage: warden verify <TARGET>\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            usage_message(rendered),
+            "the following required arguments were not provided: <TARGET>"
+        );
+        assert_eq!(usage_message("error: bad value\n"), "bad value");
     }
 }
