@@ -1,9 +1,12 @@
 //! Diagnostics: tracing to stderr, never stdout, so `--json` output stays one clean document.
 
-use std::io::IsTerminal as _;
+use std::io::{self, IsTerminal as _};
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::fmt::MakeWriter;
+
+use crate::progress;
 
 /// Installs the subscriber: the level comes from `-v` (warnings by default), and `RUST_LOG`,
 /// when set, overrides it.
@@ -18,9 +21,42 @@ pub(crate) fn init(verbose: u8) {
         .with_default_directive(level.into())
         .from_env_lossy();
     tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(Stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(filter)
         .with_target(false)
         .init();
+}
+
+/// Writes each log event to stderr in one piece, around `warden verify`'s progress line.
+struct Stderr;
+
+impl<'a> MakeWriter<'a> for Stderr {
+    type Writer = Event;
+
+    fn make_writer(&'a self) -> Event {
+        Event(Vec::new())
+    }
+}
+
+/// One log event, collected and written when the subscriber is done with it.
+struct Event(Vec<u8>);
+
+impl io::Write for Event {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.0.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for Event {
+    fn drop(&mut self) {
+        if !self.0.is_empty() {
+            progress::write_log(&self.0);
+        }
+    }
 }

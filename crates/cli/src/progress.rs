@@ -3,9 +3,12 @@
 //! The runner publishes [`Progress`] snapshots as pytest's output streams in; a task samples
 //! them ten times a second and shows tests done, failures so far, the time against the
 //! deadline and the test running now. The line is cleared when the run ends, so the report
-//! that follows stands alone. Nothing is shown with `--json` or when stderr is not a terminal
-//! (the caller decides).
+//! that follows stands alone, and log lines are written above it ([`write_log`]), never
+//! through it. Nothing is shown with `--json` or when stderr is not a terminal (the caller
+//! decides).
 
+use std::io::Write as _;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -15,6 +18,23 @@ use warden_executor::Progress;
 
 /// Redraws per second, at most.
 const REDRAWS_PER_SECOND: u8 = 10;
+
+/// The progress line on screen, if any: log lines are written around it, not through it.
+static SHOWN: Mutex<Option<ProgressBar>> = Mutex::new(None);
+
+/// Writes one log event to stderr; while the progress line is shown, it is lifted for the
+/// write and redrawn below, so the two never tear each other.
+pub(crate) fn write_log(event: &[u8]) {
+    let shown = SHOWN.lock().unwrap_or_else(PoisonError::into_inner);
+    // A log line that cannot be written has nowhere else to go.
+    let write = || {
+        let _ = std::io::stderr().lock().write_all(event);
+    };
+    match shown.as_ref() {
+        Some(bar) => bar.suspend(write),
+        None => write(),
+    }
+}
 
 /// The progress line while it is shown.
 pub(crate) struct LiveProgress {
@@ -36,6 +56,7 @@ impl LiveProgress {
                 ProgressStyle::default_spinner()
             }),
         );
+        *SHOWN.lock().unwrap_or_else(PoisonError::into_inner) = Some(bar.clone());
         let label = target.to_owned();
         let shown = bar.clone();
         let task = tokio::spawn(async move {
@@ -54,6 +75,7 @@ impl LiveProgress {
     /// Stops and clears the line.
     pub(crate) fn finish(self) {
         self.task.abort();
+        SHOWN.lock().unwrap_or_else(PoisonError::into_inner).take();
         self.bar.finish_and_clear();
     }
 }
