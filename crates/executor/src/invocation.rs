@@ -6,6 +6,12 @@
 //!
 //! - `--rootdir=<root>`: node ids are relative to Warden's root whatever ini file pytest finds,
 //!   so they match the policy's targets and can be rerun.
+//! - `--config-file=<file>` and `--confcutdir=<its directory>`: configuration and conftests
+//!   come from inside the root only. The file is the one pytest would choose if the file system
+//!   ended at the root (see [`crate::inifile`]); when there is none, `/dev/null` (no
+//!   configuration) and the root. Without them pytest searches past the root, and a
+//!   configuration file above it would set the run's options and have the conftests between
+//!   it and the root imported.
 //! - `-p no:cacheprovider`: no `.pytest_cache` is written into the tree under test.
 //! - `-o addopts=`: the project's ini `addopts` are ignored. The files under test are in the
 //!   agent's hands, and `addopts` could otherwise smuggle in exactly the options the policy's
@@ -37,6 +43,10 @@ const BASE_ENV: [&str; 4] = ["PATH", "HOME", "LANG", "TMPDIR"];
 /// Prefixes of names that never reach the child.
 const RESERVED_PREFIXES: [&str; 5] = ["PYTHON", "PYTEST_", "LD_", "DYLD_", "WARDEN_"];
 
+/// The configuration file for a root without one: pytest 9 reads a `--config-file` that is not
+/// a regular file as "no configuration" (and earlier versions find no pytest section in it).
+const NO_CONFIGURATION: &str = "/dev/null";
+
 /// Names that never reach the child.
 const RESERVED_NAMES: [&str; 2] = ["BASH_ENV", "ENV"];
 
@@ -47,6 +57,8 @@ pub(crate) struct Invocation {
     pub(crate) root: Utf8PathBuf,
     /// Root-relative targets (paths or node ids).
     pub(crate) targets: Vec<String>,
+    /// The pytest configuration file inside the root, if there is one (see [`crate::inifile`]).
+    pub(crate) config_file: Option<Utf8PathBuf>,
     /// Allowlisted extra pytest arguments.
     pub(crate) extra_args: Vec<String>,
     /// The interpreter: a bare name looked up on `PATH`, or a path (relative to the root).
@@ -76,8 +88,14 @@ impl Invocation {
     pub(crate) fn argv(&self, junit_report: &Utf8Path) -> Vec<String> {
         let mut argv = vec![self.program(), "-m".into(), "pytest".into()];
         argv.extend(self.extra_args.iter().cloned());
+        let (config_file, confcutdir) = match &self.config_file {
+            Some(file) => (file.as_str(), file.parent().unwrap_or(&self.root)),
+            None => (NO_CONFIGURATION, self.root.as_path()),
+        };
         argv.extend([
             format!("--rootdir={}", self.root),
+            format!("--config-file={config_file}"),
+            format!("--confcutdir={confcutdir}"),
             "-p".into(),
             "no:cacheprovider".into(),
             "-o".into(),
@@ -164,6 +182,7 @@ mod tests {
         Invocation {
             root: "/repo".into(),
             targets: vec!["runtime/tests".into()],
+            config_file: None,
             extra_args: vec!["-x".into()],
             python: "python3".into(),
             env_allow: vec!["MY_TOKEN".into(), "PYTHONPATH".into()],
@@ -181,6 +200,8 @@ mod tests {
         assert_eq!(&argv[sep + 1..], ["runtime/tests"]);
         for required in [
             "--rootdir=/repo",
+            "--config-file=/dev/null",
+            "--confcutdir=/repo",
             "no:cacheprovider",
             "addopts=",
             "--junitxml=/tmp/w/report.xml",
@@ -192,6 +213,13 @@ mod tests {
             let at = argv.iter().position(|a| a == required).unwrap();
             assert!(at > 3 && at < sep, "{required} misplaced");
         }
+
+        // A configuration file inside the root is named, and conftests are cut at its directory.
+        let mut inv = invocation();
+        inv.config_file = Some("/repo/runtime/tox.ini".into());
+        let argv = inv.argv(Utf8Path::new("/tmp/w/report.xml"));
+        assert!(argv.contains(&"--config-file=/repo/runtime/tox.ini".to_owned()));
+        assert!(argv.contains(&"--confcutdir=/repo/runtime".to_owned()));
     }
 
     #[test]

@@ -9,9 +9,10 @@
 //!
 //! - **Command** ([`PytestRunner`]): `python -m pytest`, in the root, stdin from `/dev/null`,
 //!   the allowed extra arguments, then Warden's own options (which win): `--rootdir=<root>`,
-//!   `-p no:cacheprovider`, `-o addopts=` (a project's ini cannot smuggle in options the policy
-//!   refuses), a JUnit report into a private temporary directory, `--color=no -rA -v`, then
-//!   `--` and the targets. The environment is an allowlist (`PATH`, `HOME`, `LANG`, `LC_*`,
+//!   `--config-file` and `--confcutdir` (configuration and conftests come from inside the root
+//!   only), `-p no:cacheprovider`, `-o addopts=` (a project's ini cannot smuggle in options the
+//!   policy refuses), a JUnit report into a private temporary directory, `--color=no -rA -v`,
+//!   then `--` and the targets. The environment is an allowlist (`PATH`, `HOME`, `LANG`, `LC_*`,
 //!   `TMPDIR`, the policy's `env_allow`); names that inject code or options (`PYTHON*`,
 //!   `PYTEST_*`, `LD_*`, ...) never pass, and no bytecode is written into the tree.
 //! - **Deadline and process tree**: the child leads its own process group. At the deadline the
@@ -67,6 +68,7 @@ mod budget;
 mod capture;
 mod evidence;
 mod execute;
+mod inifile;
 mod invocation;
 mod junit;
 pub mod lines;

@@ -8,6 +8,7 @@ use warden_governance_api::{Authorized, Limits};
 
 use crate::evidence::RunEvidence;
 use crate::execute::execute;
+use crate::inifile;
 use crate::invocation::Invocation;
 use crate::progress::Progress;
 
@@ -93,6 +94,7 @@ impl PytestRunner {
         Invocation {
             root: auth.root().to_owned(),
             targets: auth.targets().to_vec(),
+            config_file: inifile::locate(auth.root(), auth.targets()),
             extra_args: auth.extra_args().to_vec(),
             python: self.interpreter(limits),
             env_allow: limits.env_allow.clone(),

@@ -6,7 +6,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use support::{Project, processes_mentioning, python, runner, wait_until_gone, walk};
+use support::{Files, Project, processes_mentioning, python, runner, wait_until_gone, walk};
 use warden_executor::{MissionBudget, ResultsSource, RunEvidence, RunOutcome, Runner};
 use warden_governance_api::{Policy, ToolRequest, Verdict};
 use warden_taxonomy::{TestCounts, TestOutcome};
@@ -455,6 +455,86 @@ async fn a_projects_addopts_cannot_override_warden() {
         ev.stdout
             .text
             .contains("test_ini.py::test_runs_anyway PASSED")
+    );
+}
+
+/// A conftest that leaves `<its directory>/<name>` behind when pytest imports it.
+fn marking_conftest(name: &str) -> String {
+    format!("import pathlib\npathlib.Path(__file__).with_name({name:?}).write_text('ran')\n")
+}
+
+#[tokio::test]
+async fn configuration_above_the_root_is_never_read_or_run() {
+    let outer_conftest = marking_conftest("outer-conftest-ran");
+    let test = ("runtime/tests/test_x.py", "def test_x():\n    pass\n");
+    // Above the root: a configuration that would collect nothing from the root (no file
+    // matches), and a conftest that marks that it ran. The second layout gives the root a
+    // pyproject.toml without pytest settings, which pytest passes over on its way up.
+    let layouts: [(Files<'_>, Files<'_>); 2] = [
+        (
+            &[
+                ("pytest.ini", "[pytest]\npython_files = nothing_*.py\n"),
+                ("conftest.py", &outer_conftest),
+            ],
+            &[test],
+        ),
+        (
+            &[
+                ("tox.ini", "[pytest]\npython_files = nothing_*.py\n"),
+                ("conftest.py", &outer_conftest),
+            ],
+            &[test, ("pyproject.toml", "[project]\nname = \"demo\"\n")],
+        ),
+    ];
+    for (outside, inside) in layouts {
+        let (project, outer) = Project::below(outside, inside);
+        let auth = project.authorize("runtime/tests", &[], "");
+        let ev = runner().run(&auth, auth.limits().timeout).await;
+        assert!(
+            !outer.join("outer-conftest-ran").exists(),
+            "a conftest above the root ran: {:?}",
+            ev.argv
+        );
+        assert_eq!(ev.outcome, RunOutcome::Passed, "{}", ev.stdout.text);
+        assert_eq!(
+            outcomes(&ev),
+            BTreeMap::from([(
+                "runtime/tests/test_x.py::test_x".to_owned(),
+                TestOutcome::Passed
+            )])
+        );
+    }
+}
+
+#[tokio::test]
+async fn configuration_and_conftests_inside_the_root_still_apply() {
+    let root_conftest = format!(
+        "{}import pytest\n\n@pytest.fixture\ndef answer():\n    return 42\n",
+        marking_conftest("root-conftest-ran")
+    );
+    let inside = [
+        ("pytest.ini", "[pytest]\npython_files = check_*.py\n"),
+        ("conftest.py", root_conftest.as_str()),
+        (
+            "runtime/tests/check_answer.py",
+            "def test_answer(answer):\n    assert answer == 42\n",
+        ),
+        (
+            "runtime/tests/test_ignored.py",
+            "def test_ignored():\n    assert False\n",
+        ),
+    ];
+    let (project, _outer) = Project::below(&[], &inside);
+    let auth = project.authorize("runtime/tests", &[], "");
+    let ev = runner().run(&auth, auth.limits().timeout).await;
+    assert!(project.root.path().join("root-conftest-ran").exists());
+    assert_eq!(ev.outcome, RunOutcome::Passed, "{}", ev.stdout.text);
+    assert_eq!(
+        outcomes(&ev),
+        BTreeMap::from([(
+            "runtime/tests/check_answer.py::test_answer".to_owned(),
+            TestOutcome::Passed
+        )])
     );
 }
 

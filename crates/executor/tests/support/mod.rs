@@ -51,6 +51,17 @@ impl Project {
         Project { dir, root }
     }
 
+    /// A root at `<tmp>/outer/root` holding `inside`, with `outside` planted around it in
+    /// `<tmp>/outer` (returned), for what lies above a root.
+    pub(crate) fn below(outside: Files<'_>, inside: Files<'_>) -> (Project, PathBuf) {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let outer = dir.path().join("outer");
+        plant(&outer, outside);
+        plant(&outer.join("root"), inside);
+        let root = Root::new(outer.join("root")).expect("root");
+        (Project { dir, root }, outer)
+    }
+
     /// The canonical root path as a string, which the fixtures' processes carry in their
     /// command lines.
     pub(crate) fn marker(&self) -> String {
@@ -76,6 +87,19 @@ impl Project {
             Verdict::Allowed(auth) => auth,
             Verdict::Denied(decision) => panic!("denied: {}", decision.reason),
         }
+    }
+}
+
+/// Files to write: `(relative path, contents)`.
+pub(crate) type Files<'a> = &'a [(&'a str, &'a str)];
+
+/// Writes `files` under `base`, creating directories as needed.
+pub(crate) fn plant(base: &Path, files: Files<'_>) {
+    for (path, text) in files {
+        let path = base.join(path);
+        std::fs::create_dir_all(path.parent().expect("a file has a directory"))
+            .expect("create directory");
+        std::fs::write(path, text).expect("write file");
     }
 }
 
