@@ -446,7 +446,19 @@ async fn the_environment_is_an_allowlist() {
 
 #[tokio::test]
 async fn a_projects_addopts_cannot_override_warden() {
+    // The ini's `--junitxml` and `--log-file` name these paths, outside the root.
+    let outside = [
+        "/tmp/warden-hostile-ini-report.xml",
+        "/tmp/warden-hostile-ini.log",
+    ];
+    let modified = || outside.map(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
+    let before = modified();
     let (_project, ev) = run("hostile_ini", "runtime/tests").await;
+    assert_eq!(
+        modified(),
+        before,
+        "the ini's options wrote outside the root: {outside:?}"
+    );
     assert_eq!(ev.outcome, RunOutcome::TestsFailed);
     // Not stopped by -x, not quiet, and the JUnit report was not blocked.
     assert_eq!(ev.results_source, ResultsSource::Junit);
