@@ -1,6 +1,12 @@
 //! Throughput of the streaming pytest output parser, which sees every byte a run prints.
 //!
 //! `cargo bench -p warden-executor --bench line_parser`
+//!
+//! The `stream_*` group sets the parser beside two floors on the same bytes: finding every
+//! line with `memchr` (SIMD) and touching it, the least any line-oriented reader does, and a
+//! plain line count with the standard library (`split` on `\n`, then `count`). The stream is a recorded `pytest -v -rA` run when `WARDEN_BENCH_STREAM` names a file (`cargo xtask
+//! bench` records one from a real 2,000-test run), repeated to at least
+//! `WARDEN_BENCH_STREAM_MIB` MiB (default 128); without it, the synthetic session below.
 
 use std::hint::black_box;
 
@@ -84,6 +90,39 @@ fn flood(bytes: usize) -> Vec<u8> {
     out
 }
 
+/// The recorded stream from `WARDEN_BENCH_STREAM` repeated to the requested size, else the
+/// synthetic session, with a name for it.
+fn stream() -> (Vec<u8>, &'static str) {
+    let Some(path) = std::env::var_os("WARDEN_BENCH_STREAM") else {
+        return (session(20_000), "synthetic");
+    };
+    let one = std::fs::read(&path).unwrap_or_else(|e| {
+        panic!("WARDEN_BENCH_STREAM={}: {e}", path.to_string_lossy());
+    });
+    assert!(!one.is_empty(), "WARDEN_BENCH_STREAM is an empty file");
+    let mib: usize = std::env::var("WARDEN_BENCH_STREAM_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(128);
+    let mut all = Vec::with_capacity(mib * 1024 * 1024 + one.len());
+    while all.len() < mib * 1024 * 1024 {
+        all.extend_from_slice(&one);
+    }
+    (all, "recorded")
+}
+
+/// The floor: every line found (with `memchr`, as a fast line reader would) and handed on.
+fn memchr_lines(stream: &[u8]) -> usize {
+    let mut lines = 0;
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', stream) {
+        black_box(&stream[start..end]);
+        start = end + 1;
+        lines += 1;
+    }
+    lines
+}
+
 fn parse(stream: &[u8]) -> usize {
     let mut parser = LineParser::new();
     for chunk in stream.chunks(64 * 1024) {
@@ -108,5 +147,20 @@ fn line_parser(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, line_parser);
+fn parser_against_floor(c: &mut Criterion) {
+    let (stream, source) = stream();
+    let mut group = c.benchmark_group(format!("stream_{source}"));
+    group.throughput(Throughput::Bytes(stream.len() as u64));
+    group.sample_size(20);
+    group.bench_function("parse", |b| b.iter(|| parse(black_box(&stream))));
+    group.bench_function("floor_memchr_lines", |b| {
+        b.iter(|| memchr_lines(black_box(&stream)))
+    });
+    group.bench_function("floor_std_line_count", |b| {
+        b.iter(|| black_box(&stream).split(|b| *b == b'\n').count())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, line_parser, parser_against_floor);
 criterion_main!(benches);

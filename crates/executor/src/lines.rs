@@ -7,6 +7,11 @@
 //! reason for an interruption, and the test that has started but not finished (the test that
 //! was running when a deadline hit).
 //!
+//! It is built for throughput (it sees every byte a run prints, at gigabytes per second): each
+//! chunk is checked for UTF-8 once, lines are handed on in place, most lines (test output,
+//! tracebacks) are dismissed after a few byte comparisons, and a result line allocates only
+//! when it names a test not seen before.
+//!
 //! It is section-aware: result lines count only in the progress section (after `test session
 //! starts`) and in the short test summary, so a test's captured output, which pytest prints in
 //! the `FAILURES`/`PASSES` sections, cannot pose as a result. A test that writes to the terminal
@@ -28,6 +33,7 @@
 //! assert_eq!(parser.collected(), Some(2));
 //! ```
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use camino::{Utf8Path, Utf8PathBuf};
@@ -55,22 +61,58 @@ pub(crate) struct LineSplitter {
     overlong: bool,
 }
 
+/// One line from a [`LineSplitter`]: its bytes, and the same as text when they are already
+/// known to be valid UTF-8 (the splitter checks each chunk in one pass, which is much quicker
+/// than line by line).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Line<'a> {
+    pub(crate) bytes: &'a [u8],
+    text: Option<&'a str>,
+}
+
+impl<'a> Line<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Line { bytes, text: None }
+    }
+
+    /// The line as text, invalid UTF-8 replaced.
+    pub(crate) fn text(&self) -> Cow<'a, str> {
+        match self.text {
+            Some(text) => Cow::Borrowed(text),
+            None => String::from_utf8_lossy(self.bytes),
+        }
+    }
+}
+
 impl LineSplitter {
     /// Feeds bytes, calling `on_line` with every complete line (without its `\n` or `\r\n`).
-    pub(crate) fn feed(&mut self, mut bytes: &[u8], mut on_line: impl FnMut(&[u8])) {
-        while let Some(i) = bytes.iter().position(|b| *b == b'\n') {
-            let segment = &bytes[..i];
-            if self.pending.is_empty() && !self.overlong {
-                on_line(strip_cr(&segment[..segment.len().min(MAX_LINE_BYTES)]));
-            } else {
-                self.append(segment);
-                on_line(strip_cr(&self.pending));
-                self.pending.clear();
-                self.overlong = false;
-            }
-            bytes = &bytes[i + 1..];
+    pub(crate) fn feed(&mut self, mut bytes: &[u8], mut on_line: impl FnMut(Line<'_>)) {
+        if !self.pending.is_empty() || self.overlong {
+            // The line begun in an earlier chunk ends here, if at all.
+            let Some(end) = memchr::memchr(b'\n', bytes) else {
+                self.append(bytes);
+                return;
+            };
+            self.append(&bytes[..end]);
+            on_line(Line::new(strip_cr(&self.pending)));
+            self.pending.clear();
+            self.overlong = false;
+            bytes = &bytes[end + 1..];
         }
-        self.append(bytes);
+        // Lines within the chunk are handed on in place, without copying, as text where the
+        // chunk is valid UTF-8 (a line end is always a character boundary).
+        let text = valid_prefix(bytes);
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', bytes) {
+            let cut = start + (end - start).min(MAX_LINE_BYTES);
+            let line = strip_cr(&bytes[start..cut]);
+            on_line(Line {
+                bytes: line,
+                text: text.get(start..start + line.len()),
+            });
+            start = end + 1;
+        }
+        self.append(&bytes[start..]);
     }
 
     /// The line received so far but not yet ended, unless it is too long to be pytest's.
@@ -79,9 +121,9 @@ impl LineSplitter {
     }
 
     /// The unterminated last line, if any (a process killed mid-line leaves one).
-    pub(crate) fn finish(&mut self, mut on_line: impl FnMut(&[u8])) {
+    pub(crate) fn finish(&mut self, mut on_line: impl FnMut(Line<'_>)) {
         if !self.pending.is_empty() || self.overlong {
-            on_line(strip_cr(&self.pending));
+            on_line(Line::new(strip_cr(&self.pending)));
         }
         self.pending.clear();
         self.overlong = false;
@@ -99,6 +141,15 @@ impl LineSplitter {
 
 fn strip_cr(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// The longest prefix of `bytes` that is valid UTF-8.
+fn valid_prefix(bytes: &[u8]) -> &str {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text,
+        // Checked twice, but only in a chunk with invalid UTF-8 or a character cut at its end.
+        Err(e) => std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default(),
+    }
 }
 
 /// Where in pytest's report a line is.
@@ -130,7 +181,10 @@ struct State {
     session_started: bool,
     collected: Option<u64>,
     tests: Vec<TestResult>,
-    index: HashMap<String, usize>,
+    index: HashMap<String, usize, foldhash::fast::RandomState>,
+    /// The record the next result is likely about: pytest reports tests in the order they ran,
+    /// in the progress lines and again in the short summary, so this usually saves a lookup.
+    next_hint: usize,
     tests_omitted: u64,
     running: Option<String>,
     summary: Option<TestCounts>,
@@ -159,7 +213,8 @@ impl LineParser {
                 session_started: false,
                 collected: None,
                 tests: Vec::new(),
-                index: HashMap::new(),
+                index: HashMap::default(),
+                next_hint: 0,
                 tests_omitted: 0,
                 running: None,
                 summary: None,
@@ -184,8 +239,7 @@ impl LineParser {
     /// Feeds the next bytes of the stream, in chunks of any size.
     pub fn feed(&mut self, bytes: &[u8]) {
         let state = &mut self.state;
-        self.splitter
-            .feed(bytes, |line| state.on_line(&String::from_utf8_lossy(line)));
+        self.splitter.feed(bytes, |line| state.on_line(line));
         // pytest names a test (`nodeid `) before running it and ends the line only when it
         // finishes: a test is running while its line is still open.
         if state.section == Section::Progress
@@ -202,8 +256,7 @@ impl LineParser {
     /// before a test that never finished.
     pub fn finish(&mut self) {
         let state = &mut self.state;
-        self.splitter
-            .finish(|line| state.on_line(&String::from_utf8_lossy(line)));
+        self.splitter.finish(|line| state.on_line(line));
         state.close_collect_block();
     }
 
@@ -267,7 +320,38 @@ impl LineParser {
 }
 
 impl State {
-    fn on_line(&mut self, line: &str) {
+    fn on_line(&mut self, line: Line<'_>) {
+        if self.may_matter(line.bytes) {
+            self.on_text_line(&line.text());
+        }
+    }
+
+    /// Whether `line` can change anything, by a few byte comparisons: most of a stream is test
+    /// output, tracebacks or sections Warden does not read, and skips decoding and parsing.
+    /// Conservative: `true` for anything the full parse might act on.
+    fn may_matter(&self, line: &[u8]) -> bool {
+        match line.first() {
+            None => return false,
+            Some(b'=' | b'!') => return true,
+            Some(b'I') if line.starts_with(b"INTERNALERROR> ") => return true,
+            Some(_) => {}
+        }
+        match self.section {
+            Section::Preamble | Section::Other => false,
+            // A progress line has a node id (with `::`) or ends in a `[ 50%]` indicator.
+            Section::Progress => {
+                may_end_with_bracket(line)
+                    || contains_double_colon(line)
+                    || line.starts_with(b"collect")
+                    || line.starts_with(b"[gw")
+            }
+            Section::Errors => self.collecting.is_some() || line[0] == b'_',
+            // `PASSED`, `FAILED`, `ERROR`, `XFAIL`, `XPASS` (a `SKIPPED` line names no test).
+            Section::ShortSummary => matches!(line[0], b'P' | b'F' | b'E' | b'X'),
+        }
+    }
+
+    fn on_text_line(&mut self, line: &str) {
         if let Some(rest) = line.strip_prefix("INTERNALERROR> ") {
             if is_exception_line(rest.trim()) {
                 self.internal_error = Some(truncate(rest.trim()));
@@ -321,19 +405,15 @@ impl State {
                 outcome,
                 reason,
             }) => {
-                let nodeid = match nodeid {
-                    Some(id) => id.to_owned(),
-                    None => match self.running.take() {
-                        Some(id) => id,
-                        None => return,
-                    },
+                let running = self.running.take();
+                let Some(nodeid) = nodeid.or(running.as_deref()) else {
+                    return;
                 };
-                self.running = None;
                 self.finished += 1;
                 if outcome.is_failure() {
                     self.failures += 1;
                 }
-                self.record(&nodeid, outcome, reason.map(truncate), true);
+                self.record(nodeid, outcome, reason.map(truncate), true);
             }
             None => {}
         }
@@ -384,7 +464,7 @@ impl State {
     }
 
     fn on_short_summary_line(&mut self, line: &str) {
-        let Some((word, rest)) = line.split_once(' ') else {
+        let Some((word, rest)) = split_at_space(line) else {
             return;
         };
         let Some(outcome) = outcome_word(word) else {
@@ -399,9 +479,9 @@ impl State {
         };
         let nodeid = &rest[..end];
         let after = rest[end..].trim_start();
-        let message = after.strip_prefix("- ").unwrap_or(after).trim().to_owned();
-        let message = (!message.is_empty()).then(|| truncate(&message));
-        if !nodeid.contains("::") {
+        let message = trim(after.strip_prefix("- ").unwrap_or(after));
+        let message = (!message.is_empty()).then(|| truncate(message));
+        if !contains_double_colon(nodeid.as_bytes()) {
             if outcome == TestOutcome::Error {
                 // A file that failed to collect.
                 let message = message.unwrap_or_else(|| "collection failure".to_owned());
@@ -430,7 +510,12 @@ impl State {
         message: Option<String>,
         authoritative: bool,
     ) {
-        if let Some(&i) = self.index.get(nodeid) {
+        let known = match self.tests.get(self.next_hint) {
+            Some(test) if test.nodeid == nodeid => Some(self.next_hint),
+            _ => self.index.get(nodeid).copied(),
+        };
+        if let Some(i) = known {
+            self.next_hint = i + 1;
             let test = &mut self.tests[i];
             if authoritative {
                 test.outcome = outcome;
@@ -447,6 +532,7 @@ impl State {
             return;
         }
         self.index.insert(nodeid.to_owned(), self.tests.len());
+        self.next_hint = self.tests.len() + 1;
         self.tests.push(TestResult {
             nodeid: nodeid.to_owned(),
             outcome,
@@ -490,7 +576,7 @@ fn outcome_word(word: &str) -> Option<TestOutcome> {
 /// a bare `nodeid ` (started), pytest-xdist's `[gw0] [ 50%] PASSED nodeid`, or output glued to
 /// an outcome: `some output PASSED   [100%]`.
 fn parse_progress_line(line: &str) -> Option<Progress<'_>> {
-    let line = line.trim_end();
+    let line = trim_end(line);
     if let Some(rest) = line.strip_prefix("[gw") {
         return parse_xdist_line(rest);
     }
@@ -498,9 +584,11 @@ fn parse_progress_line(line: &str) -> Option<Progress<'_>> {
         Some(body) => (body, true),
         None => (line, false),
     };
-    if let Some(end) = nodeid_end(body).filter(|end| body[..*end].contains("::")) {
+    if let Some(end) =
+        nodeid_end(body).filter(|end| contains_double_colon(&body.as_bytes()[..*end]))
+    {
         let nodeid = &body[..end];
-        let rest = body[end..].trim_start();
+        let rest = trim_start(&body[end..]);
         if rest.is_empty() {
             return Some(Progress::Started(nodeid));
         }
@@ -549,8 +637,8 @@ fn parse_xdist_line(rest: &str) -> Option<Progress<'_>> {
 
 /// Strips pytest's right-aligned progress indicator (`[ 50%]` or, in `count` style, `[3/17]`).
 fn strip_progress_suffix(line: &str) -> Option<&str> {
-    let inner_start = line.rfind('[')?;
-    let inner = line[inner_start + 1..].strip_suffix(']')?.trim();
+    let inner_start = line.bytes().rposition(|b| b == b'[')?;
+    let inner = trim(line[inner_start + 1..].strip_suffix(']')?);
     let is_progress = match inner.strip_suffix('%') {
         Some(pct) => !pct.is_empty() && pct.bytes().all(|b| b.is_ascii_digit()),
         None => match inner.split_once('/') {
@@ -563,13 +651,13 @@ fn strip_progress_suffix(line: &str) -> Option<&str> {
             None => false,
         },
     };
-    is_progress.then(|| line[..inner_start].trim_end())
+    is_progress.then(|| trim_end(&line[..inner_start]))
 }
 
 /// `PASSED`, `SKIPPED (reason)`, ... at the start of `rest`.
 fn leading_outcome(rest: &str) -> Option<(TestOutcome, Option<&str>)> {
-    let (word, after) = match rest.split_once(' ') {
-        Some((w, a)) => (w, a.trim()),
+    let (word, after) = match split_at_space(rest) {
+        Some((w, a)) => (w, trim(a)),
         None => (rest, ""),
     };
     let outcome = outcome_word(word)?;
@@ -591,16 +679,87 @@ fn trailing_outcome(text: &str) -> Option<TestOutcome> {
 /// The end of the node id that starts `text`: the first space outside `[...]` parameter
 /// brackets (parameter ids may contain spaces), or the end of `text`.
 fn nodeid_end(text: &str) -> Option<usize> {
+    // Byte offsets are char boundaries here: these are ASCII, and UTF-8 never reuses them. The
+    // portable (word-at-a-time) search wins on strings this short: no dispatch, inlined.
+    let bytes = text.as_bytes();
+    let specials = memchr::arch::all::memchr::Three::new(b' ', b'[', b']');
     let mut depth = 0usize;
-    for (i, c) in text.char_indices() {
-        match c {
-            '[' => depth += 1,
-            ']' => depth = depth.saturating_sub(1),
-            ' ' if depth == 0 => return (i > 0).then_some(i),
+    for i in specials.iter(bytes) {
+        match bytes[i] {
+            b'[' => depth += 1,
+            b']' => depth = depth.saturating_sub(1),
+            b' ' if depth == 0 => return (i > 0).then_some(i),
             _ => {}
         }
     }
     (!text.is_empty()).then_some(text.len())
+}
+
+/// Whether `bytes` contain `::` (a node id's separator). A searcher built once beats a scan
+/// for `:` even on strings this short.
+fn contains_double_colon(bytes: &[u8]) -> bool {
+    static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"::"));
+    FINDER.find(bytes).is_some()
+}
+
+/// Whether `line`, with trailing whitespace trimmed as [`str::trim_end`] does, may end in `]`.
+/// A non-ASCII last byte may be Unicode whitespace (or invalid) and so answers `true`.
+fn may_end_with_bracket(line: &[u8]) -> bool {
+    match line.iter().rev().find(|b| !is_ascii_white_space(**b)) {
+        Some(b']') => true,
+        Some(b) => !b.is_ascii(),
+        None => false,
+    }
+}
+
+/// The ASCII characters with Unicode's `White_Space` property (what [`str::trim`] removes);
+/// unlike [`u8::is_ascii_whitespace`], this includes the vertical tab.
+fn is_ascii_white_space(b: u8) -> bool {
+    matches!(b, b'\t' | b'\n' | 0x0B | 0x0C | b'\r' | b' ')
+}
+
+/// [`str::trim_end`], quicker on the ASCII padding of pytest's lines.
+fn trim_end(text: &str) -> &str {
+    let bytes = text.as_bytes();
+    let mut end = bytes.len();
+    // pytest pads its progress lines with runs of spaces: skip them eight at a time.
+    while let Some(word) = end.checked_sub(8).and_then(|start| bytes.get(start..end))
+        && word == b"        "
+    {
+        end -= 8;
+    }
+    while end > 0 && is_ascii_white_space(bytes[end - 1]) {
+        end -= 1;
+    }
+    if end > 0 && !bytes[end - 1].is_ascii() {
+        return text[..end].trim_end();
+    }
+    &text[..end]
+}
+
+/// [`str::trim`], quicker on ASCII.
+fn trim(text: &str) -> &str {
+    trim_start(trim_end(text))
+}
+
+/// [`str::split_once`] at the first space.
+fn split_at_space(text: &str) -> Option<(&str, &str)> {
+    let i = text.bytes().position(|b| b == b' ')?;
+    Some((&text[..i], &text[i + 1..]))
+}
+
+/// [`str::trim_start`], quicker on ASCII.
+fn trim_start(text: &str) -> &str {
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    while start < bytes.len() && is_ascii_white_space(bytes[start]) {
+        start += 1;
+    }
+    if start < bytes.len() && !bytes[start].is_ascii() {
+        return text[start..].trim_start();
+    }
+    &text[start..]
 }
 
 /// `collected 17 items`, `collecting ... collected 1 item / 2 errors`,
@@ -626,7 +785,10 @@ fn leading_number(text: &str) -> Option<u64> {
 
 /// The title of a pytest separator line: `=== title ===` (or with `_`, `!`, `-`).
 fn banner(line: &str, ch: char) -> Option<&str> {
-    let line = line.trim_end();
+    if !line.starts_with(ch) {
+        return None;
+    }
+    let line = trim_end(line);
     let inner = line.strip_prefix(ch)?.strip_suffix(ch)?;
     let inner = inner.trim_start_matches(ch).trim_end_matches(ch);
     let title = inner.strip_prefix(' ')?.strip_suffix(' ')?;
@@ -750,9 +912,24 @@ pub(crate) fn is_exception_line(content: &str) -> bool {
 
 /// Cuts `text` to [`MAX_MESSAGE_CHARS`] characters.
 pub(crate) fn truncate(text: &str) -> String {
-    match text.char_indices().nth(MAX_MESSAGE_CHARS) {
-        Some((cut, _)) => format!("{}...", &text[..cut]),
-        None => text.to_owned(),
+    let mut out = String::new();
+    truncate_into(&mut out, text);
+    out
+}
+
+/// [`truncate`] into `out`, reusing its allocation.
+fn truncate_into(out: &mut String, text: &str) {
+    out.clear();
+    // No more bytes than the bound means no more characters either.
+    let cut = (text.len() > MAX_MESSAGE_CHARS)
+        .then(|| text.char_indices().nth(MAX_MESSAGE_CHARS))
+        .flatten();
+    match cut {
+        Some((cut, _)) => {
+            out.push_str(&text[..cut]);
+            out.push_str("...");
+        }
+        None => out.push_str(text),
     }
 }
 
@@ -767,7 +944,8 @@ pub(crate) struct StderrScanner {
     conftest_errors: Vec<CollectionError>,
     usage_error: Option<String>,
     internal_error: Option<String>,
-    last_line: Option<String>,
+    /// The last non-blank line (empty until there is one), reused line after line.
+    last_line: String,
 }
 
 impl StderrScanner {
@@ -780,13 +958,13 @@ impl StderrScanner {
 
     pub(crate) fn feed(&mut self, bytes: &[u8]) {
         let mut splitter = std::mem::take(&mut self.splitter);
-        splitter.feed(bytes, |line| self.on_line(&String::from_utf8_lossy(line)));
+        splitter.feed(bytes, |line| self.on_line(&line.text()));
         self.splitter = splitter;
     }
 
     pub(crate) fn finish(&mut self) {
         let mut splitter = std::mem::take(&mut self.splitter);
-        splitter.finish(|line| self.on_line(&String::from_utf8_lossy(line)));
+        splitter.finish(|line| self.on_line(&line.text()));
         self.close_conftest();
     }
 
@@ -795,7 +973,7 @@ impl StderrScanner {
         if trimmed.is_empty() {
             return;
         }
-        self.last_line = Some(truncate(trimmed));
+        truncate_into(&mut self.last_line, trimmed);
         if trimmed.ends_with("No module named pytest") {
             self.pytest_missing = true;
         }
@@ -854,7 +1032,7 @@ impl StderrScanner {
     }
 
     pub(crate) fn last_line(&self) -> Option<&str> {
-        self.last_line.as_deref()
+        (!self.last_line.is_empty()).then_some(self.last_line.as_str())
     }
 }
 
@@ -1187,11 +1365,24 @@ FAILED runtime/tests/test_a.py::test_fail - AssertionError: boom
         let mut s = LineSplitter::default();
         let mut lines = Vec::new();
         let long = vec![b'a'; MAX_LINE_BYTES + 10];
-        s.feed(&long, |l| lines.push(l.len()));
-        s.feed(b"b\r\nc\n", |l| lines.push(l.len()));
-        s.feed(b"tail", |l| lines.push(l.len()));
-        s.finish(|l| lines.push(l.len()));
+        s.feed(&long, |l| lines.push(l.bytes.len()));
+        s.feed(b"b\r\nc\n", |l| lines.push(l.bytes.len()));
+        s.feed(b"tail", |l| lines.push(l.bytes.len()));
+        s.finish(|l| lines.push(l.bytes.len()));
         assert_eq!(lines, vec![MAX_LINE_BYTES, 1, 4]);
+    }
+
+    #[test]
+    fn splitter_lines_are_text_whatever_the_chunks_and_bytes() {
+        let mut s = LineSplitter::default();
+        let mut lines = Vec::new();
+        // "é" cut between chunks, an invalid byte, then valid lines after it.
+        let stream: &[&[u8]] = &[b"caf\xc3", b"\xa9\nbad \xff\nok\r\n", b"\xe2\x9c\x93\nend"];
+        for chunk in stream {
+            s.feed(chunk, |l| lines.push(l.text().into_owned()));
+        }
+        s.finish(|l| lines.push(l.text().into_owned()));
+        assert_eq!(lines, ["café", "bad \u{fffd}", "ok", "✓", "end"]);
     }
 
     #[test]
