@@ -25,7 +25,8 @@
 //! The environment is cleared, then given `PATH`, `HOME`, `LANG`, `LC_*`, `TMPDIR` and the
 //! policy's `env_allow` names from Warden's own environment, except reserved names that inject
 //! code or options into Python or pytest (`PYTHON*`, `PYTEST_*`, `LD_*`, `DYLD_*`, `WARDEN_*`,
-//! `BASH_ENV`, `ENV`), which never pass even if a policy lists them. Warden adds
+//! `BASH_ENV`, `ENV`, ...: the governance's [`reserved_env`] rule, the same that refuses them
+//! in a policy), which never pass even if a caller lists them. Warden adds
 //! `PYTHONDONTWRITEBYTECODE=1` (no `__pycache__` in the tree: the code fingerprint hashes it),
 //! `PYTHONUNBUFFERED=1` (what pytest printed before a kill is not lost in a buffer) and the run
 //! marker that lets Warden find processes that leave the process group.
@@ -34,21 +35,16 @@ use std::ffi::OsString;
 use std::time::Duration;
 
 use camino::{Utf8Path, Utf8PathBuf};
+use warden_governance_api::reserved_env;
 
 use crate::process::RUN_MARKER_VAR;
 
 /// Names always passed through from Warden's environment (when set).
 const BASE_ENV: [&str; 4] = ["PATH", "HOME", "LANG", "TMPDIR"];
 
-/// Prefixes of names that never reach the child.
-const RESERVED_PREFIXES: [&str; 5] = ["PYTHON", "PYTEST_", "LD_", "DYLD_", "WARDEN_"];
-
 /// The configuration file for a root without one: pytest 9 reads a `--config-file` that is not
 /// a regular file as "no configuration" (and earlier versions find no pytest section in it).
 const NO_CONFIGURATION: &str = "/dev/null";
-
-/// Names that never reach the child.
-const RESERVED_NAMES: [&str; 2] = ["BASH_ENV", "ENV"];
 
 /// Everything needed to run pytest once.
 #[derive(Debug, Clone)]
@@ -133,11 +129,12 @@ impl Invocation {
     }
 
     fn passes(&self, name: &str) -> bool {
-        if RESERVED_NAMES.contains(&name) || RESERVED_PREFIXES.iter().any(|p| name.starts_with(p)) {
+        if let Some(why) = reserved_env(name) {
             if self.env_allow.iter().any(|a| a == name) {
                 tracing::warn!(
                     name,
-                    "the policy allows a reserved environment variable; it is not passed"
+                    why,
+                    "a reserved environment variable was allowed; it is not passed"
                 );
             }
             return false;
@@ -268,6 +265,9 @@ mod tests {
             ("PYTHONSTARTUP", "/evil.py"),
             ("LD_PRELOAD", "/evil.so"),
             ("WARDEN_RUN_ID", "forged"),
+            ("BASH_ENV", "/evil.sh"),
+            ("pytest_addopts", "-p evil"),
+            ("COV_CORE_SOURCE", "/evil"),
         ]
         .map(|(k, v)| (OsString::from(k), OsString::from(v)));
         let env = invocation().environment(parent, "abc");
@@ -285,5 +285,41 @@ mod tests {
             ]
         );
         assert_eq!(env.last().unwrap().1, "abc");
+    }
+
+    #[test]
+    fn the_executor_drops_exactly_what_the_policy_refuses() {
+        // Every name allowed by the caller passes unless the governance rule reserves it, so a
+        // name a policy can list is always passed, and no reserved one ever is.
+        let names = [
+            "MY_TOKEN",
+            "TZ",
+            "ENVIRONMENT",
+            "PYTHONPATH",
+            "PYTHONSAFEPATH",
+            "pythonhome",
+            "PYTEST_PLUGINS",
+            "LD_LIBRARY_PATH",
+            "DYLD_INSERT_LIBRARIES",
+            "COV_CORE_CONFIG",
+            "WARDEN_PYTHON",
+            "BASH_ENV",
+            "ENV",
+        ];
+        let mut inv = invocation();
+        inv.env_allow = names.iter().map(|n| n.to_string()).collect();
+        let parent = names.map(|n| (OsString::from(n), OsString::from("x")));
+        let passed: Vec<String> = inv
+            .environment(parent, "abc")
+            .into_iter()
+            .map(|(k, _)| k.into_string().unwrap())
+            .filter(|k| names.contains(&k.as_str()))
+            .collect();
+        let expected: Vec<&str> = names
+            .into_iter()
+            .filter(|n| reserved_env(n).is_none())
+            .collect();
+        assert_eq!(passed, ["MY_TOKEN", "TZ", "ENVIRONMENT"]);
+        assert_eq!(passed, expected);
     }
 }

@@ -10,7 +10,8 @@
 //! - what it is decided against: [`Policy`] with its [`Limits`], and the repository [`Root`];
 //! - what comes back: a [`Decision`], inside a [`Verdict`] whose "yes" is an [`Authorized`]
 //!   permission, which only the policy can create; code that runs tests accepts nothing else;
-//! - what can go wrong while setting up: [`PolicyError`] and [`InvalidPolicy`].
+//! - what can go wrong while setting up: [`PolicyError`] and [`InvalidPolicy`];
+//! - the environment variables no run may see, whatever a policy lists: [`reserved_env`].
 //!
 //! A request decided through the facade:
 //!
@@ -43,5 +44,5 @@
 
 pub use warden_policy::{
     Authorized, Decision, InvalidPolicy, Limits, Policy, PolicyError, RequestArgs, Root,
-    ToolRequest, Verdict,
+    ToolRequest, Verdict, reserved_env,
 };

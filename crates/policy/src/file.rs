@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::env::reserved_env;
 use crate::error::InvalidPolicy;
 use crate::policy::{Effect, Example, Kind, Limits, Rule, Scope};
 use crate::request::{RequestArgs, ToolRequest};
@@ -321,42 +322,6 @@ fn limits(raw: LimitsFile) -> Result<Limits, InvalidPolicy> {
     })
 }
 
-/// Variables that would let code, options or libraries into the governed run, with why.
-const DANGEROUS_ENV: &[(&str, &str)] = &[
-    (
-        "PYTEST_ADDOPTS",
-        "adds pytest options past the argument allowlist",
-    ),
-    (
-        "PYTEST_PLUGINS",
-        "loads pytest plugins, which run arbitrary code",
-    ),
-    (
-        "PYTHONPATH",
-        "puts directories outside the root on the import path",
-    ),
-    ("PYTHONHOME", "replaces the Python installation"),
-    ("PYTHONSTARTUP", "runs a start-up script"),
-    (
-        "PYTHONINSPECT",
-        "opens an interactive prompt that waits for input",
-    ),
-    (
-        "PYTHONWARNINGS",
-        "can import arbitrary modules through warning categories",
-    ),
-    ("PYTHONBREAKPOINT", "imports a debugger hook by name"),
-    ("PYTHONUSERBASE", "adds a user site-packages directory"),
-    (
-        "PYTHONEXECUTABLE",
-        "changes what Python believes its executable is",
-    ),
-    (
-        "PYTHONPLATLIBDIR",
-        "changes where Python finds its own libraries",
-    ),
-];
-
 fn env_name(name: &str) -> Result<(), InvalidPolicy> {
     let problem = |problem: String| InvalidPolicy::BadEnvName {
         name: shown(name),
@@ -372,21 +337,8 @@ fn env_name(name: &str) -> Result<(), InvalidPolicy> {
                 .to_owned(),
         ));
     }
-    let upper = name.to_ascii_uppercase();
-    if let Some((_, why)) = DANGEROUS_ENV.iter().find(|(n, _)| *n == upper) {
+    if let Some(why) = reserved_env(name) {
         return Err(problem(format!("may not be passed to tests: it {why}")));
-    }
-    if upper.starts_with("LD_") || upper.starts_with("DYLD_") {
-        return Err(problem(
-            "may not be passed to tests: it makes the dynamic linker load other libraries"
-                .to_owned(),
-        ));
-    }
-    if upper.starts_with("COV_CORE_") {
-        return Err(problem(
-            "may not be passed to tests: it starts coverage collection through pytest-cov"
-                .to_owned(),
-        ));
     }
     Ok(())
 }

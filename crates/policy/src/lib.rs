@@ -15,7 +15,9 @@
 //! - directory targets with a symlink beneath them that leads out of scope (pytest follows
 //!   directory symlinks while collecting);
 //! - pytest arguments off the allowlist: anything that could load code, change the root or
-//!   configuration, write files or add targets is denied by name, anything unknown too.
+//!   configuration, write files or add targets is denied by name, anything unknown too;
+//! - environment variables that let code, options or libraries into a run ([`reserved_env`]):
+//!   a policy cannot pass them to tests, and the executor never does.
 //!
 //! Orchestration crates do not use this crate directly; they go through
 //! `warden-governance-api`, the one door into governance.
@@ -47,6 +49,7 @@
 
 mod args;
 mod decision;
+mod env;
 mod error;
 mod file;
 mod policy;
@@ -56,6 +59,7 @@ mod root;
 mod target;
 
 pub use decision::{Authorized, Decision, Verdict};
+pub use env::reserved_env;
 pub use error::{InvalidPolicy, PolicyError};
 pub use policy::{Limits, Policy};
 pub use request::{RequestArgs, ToolRequest};

@@ -288,6 +288,16 @@ fn limit_errors() {
         ("[\"pythonpath\"]", "import path"),
         ("[\"LD_PRELOAD\"]", "dynamic linker"),
         ("[\"COV_CORE_SOURCE\"]", "coverage"),
+        // Names the executor would drop anyway are refused, not silently ignored.
+        ("[\"PYTHONSAFEPATH\"]", "Python's own settings"),
+        (
+            "[\"PYTEST_DISABLE_PLUGIN_AUTOLOAD\"]",
+            "pytest's own settings",
+        ),
+        ("[\"WARDEN_RUN_ID\"]", "Warden's own"),
+        ("[\"BASH_ENV\"]", "start-up script"),
+        ("[\"ENV\"]", "start-up script"),
+        ("[\"Env\"]", "start-up script"),
         ("[\"1X\"]", "plain variable name"),
         ("[\"A=B\"]", "plain variable name"),
         ("[\"\"]", "plain variable name"),
