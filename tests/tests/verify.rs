@@ -12,27 +12,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use warden_e2e::{Fixture, processes_mentioning, python_with_pytest, run, verify_json, warden_at};
-
-/// Every key of the contract's `verify` document.
-const KEYS: [&str; 17] = [
-    "schema_version",
-    "status",
-    "failure_class",
-    "decision",
-    "target",
-    "resolved_target",
-    "fingerprint",
-    "exit_code",
-    "duration_ms",
-    "counts",
-    "tests",
-    "timed_out_test",
-    "flaky_tests",
-    "stdout",
-    "stderr",
-    "attempts",
-    "retry_context",
-];
+use warden_taxonomy::VerifyReport;
 
 fn keys(doc: &Value) -> BTreeSet<&str> {
     doc.as_object()
@@ -44,7 +24,7 @@ fn keys(doc: &Value) -> BTreeSet<&str> {
 
 /// Checks the document's shape against the contract, key by key and type by type.
 fn assert_contract(doc: &Value) {
-    assert_eq!(keys(doc), KEYS.into_iter().collect(), "{doc}");
+    assert_eq!(keys(doc), VerifyReport::KEYS.into_iter().collect(), "{doc}");
     assert_eq!(doc["schema_version"], 1);
     assert!(
         ["passed", "failed", "timeout", "denied", "error"]

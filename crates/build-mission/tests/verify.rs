@@ -14,7 +14,7 @@ use warden_classifier::HistoryRun;
 use warden_e2e::{Fixture, python_with_pytest};
 use warden_executor::PytestRunner;
 use warden_governance_api::{Policy, Root};
-use warden_taxonomy::{FailureClass, RunStatus, TestOutcome};
+use warden_taxonomy::{FailureClass, RunStatus, TestOutcome, VerifyReport};
 
 /// A fixture project copied into a temporary root, with its mission.
 struct Project {
@@ -72,25 +72,7 @@ fn class(v: &Verification) -> Option<FailureClass> {
 /// The report as the contract's JSON, with every key present.
 fn assert_contract_shape(v: &Verification) {
     let json = serde_json::to_value(&v.report).unwrap();
-    for key in [
-        "schema_version",
-        "status",
-        "failure_class",
-        "decision",
-        "target",
-        "resolved_target",
-        "fingerprint",
-        "exit_code",
-        "duration_ms",
-        "counts",
-        "tests",
-        "timed_out_test",
-        "flaky_tests",
-        "stdout",
-        "stderr",
-        "attempts",
-        "retry_context",
-    ] {
+    for key in VerifyReport::KEYS {
         assert!(json.get(key).is_some(), "missing {key} in {json}");
     }
     assert_eq!(json["schema_version"], 1);

@@ -401,10 +401,34 @@ pub struct VerifyReport {
 impl VerifyReport {
     /// The schema version this crate writes.
     pub const SCHEMA_VERSION: u32 = 1;
+
+    /// The contract's key list for the `verify` document: every key a report serialises to,
+    /// in the contract's order, each always present (`null` when it has no value).
+    pub const KEYS: [&'static str; 17] = [
+        "schema_version",
+        "status",
+        "failure_class",
+        "decision",
+        "target",
+        "resolved_target",
+        "fingerprint",
+        "exit_code",
+        "duration_ms",
+        "counts",
+        "tests",
+        "timed_out_test",
+        "flaky_tests",
+        "stdout",
+        "stderr",
+        "attempts",
+        "retry_context",
+    ];
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
     use proptest::prelude::*;
 
@@ -618,27 +642,21 @@ mod tests {
             retry_context: None,
         };
         let json = serde_json::to_value(&report).unwrap();
-        for key in [
-            "schema_version",
-            "status",
-            "failure_class",
-            "decision",
-            "target",
-            "resolved_target",
-            "fingerprint",
-            "exit_code",
-            "duration_ms",
-            "counts",
-            "tests",
-            "timed_out_test",
-            "flaky_tests",
-            "stdout",
-            "stderr",
-            "attempts",
-            "retry_context",
-        ] {
-            assert!(json.get(key).is_some(), "missing key {key}");
-        }
+        let keys: BTreeSet<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let contract: BTreeSet<&str> = VerifyReport::KEYS.into_iter().collect();
+        assert_eq!(contract.len(), 17, "the contract names 17 distinct keys");
+        assert_eq!(keys, contract, "the serialised keys are exactly the contract's");
+        let text = serde_json::to_string(&report).unwrap();
+        let at = |key: &str| text.find(&format!("\"{key}\":")).unwrap();
+        assert!(
+            VerifyReport::KEYS.windows(2).all(|w| at(w[0]) < at(w[1])),
+            "written in the contract's order: {text}"
+        );
         assert!(json["failure_class"].is_null());
         assert!(json["retry_context"].is_null());
     }
