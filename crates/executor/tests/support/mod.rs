@@ -11,23 +11,12 @@ use tempfile::TempDir;
 use warden_executor::PytestRunner;
 use warden_governance_api::{Authorized, Policy, Root, ToolRequest, Verdict};
 
-/// The Python with pytest the tests use: `WARDEN_PYTHON`, else the workspace's virtualenv,
-/// else `python3`.
-pub(crate) fn python() -> String {
-    if let Ok(python) = std::env::var("WARDEN_PYTHON")
-        && !python.trim().is_empty()
-    {
-        return python;
-    }
-    let venv = workspace().join("target/venv/bin/python");
-    if venv.exists() {
-        return venv.display().to_string();
-    }
-    "python3".to_owned()
-}
+pub(crate) use warden_e2e::processes_mentioning;
 
-pub(crate) fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+/// The Python with pytest the tests use (`WARDEN_PYTHON`, else the workspace's virtualenv,
+/// else `python3`), as the runner is given it.
+pub(crate) fn python() -> String {
+    warden_e2e::python_with_pytest().display().to_string()
 }
 
 /// A runner on the test interpreter.
@@ -44,9 +33,11 @@ pub(crate) struct Project {
 impl Project {
     pub(crate) fn new(fixture: &str) -> Project {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let source = workspace().join("tests/fixtures").join(fixture);
+        let source = warden_e2e::workspace_root()
+            .join("tests/fixtures")
+            .join(fixture);
         assert!(source.is_dir(), "no fixture {}", source.display());
-        copy_dir(&source, dir.path());
+        warden_e2e::copy_tree(&source, dir.path());
         let root = Root::new(dir.path()).expect("root");
         Project { dir, root }
     }
@@ -101,53 +92,6 @@ pub(crate) fn plant(base: &Path, files: Files<'_>) {
             .expect("create directory");
         std::fs::write(path, text).expect("write file");
     }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("create directory");
-    for entry in std::fs::read_dir(from).expect("read fixture") {
-        let entry = entry.expect("fixture entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("file type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy fixture file");
-        }
-    }
-}
-
-/// Live (non-zombie) processes whose command line contains `marker`, as `(pid, command)`.
-pub(crate) fn processes_mentioning(marker: &str) -> Vec<(i32, String)> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        if pid == std::process::id() as i32 {
-            continue;
-        }
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let state = stat
-            .rsplit_once(')')
-            .map(|(_, rest)| rest.trim_start().chars().next());
-        if matches!(state, Some(Some('Z' | 'X'))) {
-            continue;
-        }
-        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-            continue;
-        };
-        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        if cmdline.contains(marker) {
-            found.push((pid, cmdline));
-        }
-    }
-    found
 }
 
 /// Waits (up to `limit`) until no live process mentions `marker`; returns what is left.
