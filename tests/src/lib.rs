@@ -315,6 +315,15 @@ fn drain(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<Vec<u8>> {
     })
 }
 
+/// A policy (TOML) holding the built-in rule for `runtime/tests`, `pytest-runtime-tests`, with
+/// `limits` as the lines of its `[limits]` table (empty: the defaults).
+pub fn runtime_tests_policy(limits: &str) -> String {
+    format!(
+        "version = 1\n\n[limits]\n{limits}\n\n[[rule]]\nid = \"pytest-runtime-tests\"\n\
+         effect = \"allow\"\ntool = \"pytest\"\naction = \"run\"\nscope = [\"runtime/tests\"]\n"
+    )
+}
+
 /// A copy of a project in a temporary directory, removed when dropped.
 #[derive(Debug)]
 pub struct Fixture {
@@ -386,15 +395,11 @@ impl Fixture {
         path
     }
 
-    /// Writes a policy file outside the root: the built-in rule for `runtime/tests` with
-    /// `limits` (TOML lines of the `[limits]` table), and returns its path.
+    /// Writes [`runtime_tests_policy`]`(limits)` to a file outside the root and returns its
+    /// path.
     pub fn policy(&self, limits: &str) -> PathBuf {
         let path = self.outside().join("policy.toml");
-        let text = format!(
-            "version = 1\n\n[limits]\n{limits}\n\n[[rule]]\nid = \"pytest-runtime-tests\"\n\
-             effect = \"allow\"\ntool = \"pytest\"\naction = \"run\"\nscope = [\"runtime/tests\"]\n"
-        );
-        fs::write(&path, text).expect("writing a policy");
+        fs::write(&path, runtime_tests_policy(limits)).expect("writing a policy");
         path
     }
 

@@ -513,8 +513,7 @@ fn warden_toml_in_the_root_is_picked_up() {
         out.stdout
     );
     // --policy wins over warden.toml.
-    let builtin = demo.outside().join("builtin.toml");
-    fs::write(&builtin, warden_builtin_policy()).unwrap();
+    let builtin = demo.policy("");
     let out = check(
         &demo,
         &[
@@ -550,19 +549,6 @@ fn warden_toml_in_the_root_is_picked_up() {
     );
     assert_eq!(out.code, Some(2), "{}{}", out.stdout, out.stderr);
     assert!(out.stderr.contains("warden.toml"), "{}", out.stderr);
-}
-
-/// The built-in policy as a file: the demo's runtime/tests allowed.
-fn warden_builtin_policy() -> &'static str {
-    r#"
-version = 1
-[[rule]]
-id = "pytest-runtime-tests"
-effect = "allow"
-tool = "pytest"
-action = "run"
-scope = ["runtime/tests"]
-"#
 }
 
 #[test]

@@ -50,12 +50,7 @@ impl Project {
 
 /// The built-in rule for `runtime/tests` with these `[limits]` lines.
 fn policy(limits: &str) -> Policy {
-    Policy::from_toml_str(&format!(
-        "version = 1\n[limits]\n{limits}\n\
-         [[rule]]\nid = \"pytest-runtime-tests\"\neffect = \"allow\"\ntool = \"pytest\"\n\
-         action = \"run\"\nscope = [\"runtime/tests\"]\n"
-    ))
-    .unwrap()
+    Policy::from_toml_str(&warden_e2e::runtime_tests_policy(limits)).unwrap()
 }
 
 async fn verify(mission: &mut Mission, target: &str) -> Verification {

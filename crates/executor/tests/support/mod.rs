@@ -66,12 +66,7 @@ impl Project {
         let policy = if limits.is_empty() {
             Policy::builtin()
         } else {
-            Policy::from_toml_str(&format!(
-                "version = 1\n[limits]\n{limits}\n\
-                 [[rule]]\nid = \"pytest-runtime-tests\"\neffect = \"allow\"\ntool = \"pytest\"\n\
-                 action = \"run\"\nscope = [\"runtime/tests\"]\n"
-            ))
-            .expect("test policy")
+            Policy::from_toml_str(&warden_e2e::runtime_tests_policy(limits)).expect("test policy")
         };
         let request = ToolRequest::pytest_run(target, extra_args.iter().map(|a| a.to_string()));
         match policy.authorize(&self.root, &request) {
