@@ -19,15 +19,32 @@ fn check(fixture: &Fixture, args: &[&str], stdin: Option<&str>) -> Run {
     run(&mut cmd, stdin.map(str::as_bytes), DEADLINE)
 }
 
+/// `--tool pytest --action run --target TARGET`: a pytest request in flag form.
+fn pytest_flags(target: &str) -> [&str; 6] {
+    ["--tool", "pytest", "--action", "run", "--target", target]
+}
+
+/// Runs `warden --root ROOT BEFORE... --tool pytest --action run --target TARGET AFTER...`.
+fn check_pytest(fixture: &Fixture, before: &[&str], target: &str, after: &[&str]) -> Run {
+    check(
+        fixture,
+        &[before, &pytest_flags(target), after].concat(),
+        None,
+    )
+}
+
+/// `warden --json check` of a pytest request, each of `extra` passed with `--arg`.
 fn pytest_json(fixture: &Fixture, target: &str, extra: &[&str]) -> Run {
-    let mut args = vec![
-        "--json", "check", "--tool", "pytest", "--action", "run", "--target", target,
-    ];
-    for arg in extra {
-        args.push("--arg");
-        args.push(arg);
-    }
-    check(fixture, &args, None)
+    let args: Vec<&str> = extra.iter().flat_map(|arg| ["--arg", arg]).collect();
+    check_pytest(fixture, &["--json", "check"], target, &args)
+}
+
+/// The `reason` of a `--json` decision.
+fn reason(out: &Run) -> String {
+    out.json()["reason"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no reason: {}", out.stdout))
+        .to_owned()
 }
 
 fn keys(doc: &Value) -> BTreeSet<String> {
@@ -206,29 +223,16 @@ fn request_form_from_a_file_and_from_stdin() {
     let out = check(&demo, &["--json", "check", "--request", "-"], Some(denied));
     assert_eq!(out.code, Some(1), "{}", out.stdout);
     assert!(
-        out.json()["reason"]
-            .as_str()
-            .unwrap()
-            .contains("configuration file")
+        reason(&out).contains("configuration file"),
+        "{}",
+        out.stdout
     );
 }
 
 #[test]
 fn human_output_is_for_people() {
     let demo = Fixture::demo();
-    let out = check(
-        &demo,
-        &[
-            "check",
-            "--tool",
-            "pytest",
-            "--action",
-            "run",
-            "--target",
-            "runtime/tests",
-        ],
-        None,
-    );
+    let out = check_pytest(&demo, &["check"], "runtime/tests", &[]);
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert!(
         out.stdout.starts_with("allowed: pytest/run runtime/tests"),
@@ -243,19 +247,7 @@ fn human_output_is_for_people() {
     );
     assert!(out.stdout.contains("policy: built-in"), "{}", out.stdout);
     assert!(serde_json::from_str::<Value>(&out.stdout).is_err());
-    let out = check(
-        &demo,
-        &[
-            "check",
-            "--tool",
-            "pytest",
-            "--action",
-            "run",
-            "--target",
-            "runtime/testsX",
-        ],
-        None,
-    );
+    let out = check_pytest(&demo, &["check"], "runtime/testsX", &[]);
     assert_eq!(out.code, Some(1));
     assert!(
         out.stdout.starts_with("denied: pytest/run runtime/testsX"),
@@ -320,14 +312,7 @@ fn every_error_exits_2_with_a_message() {
         let mut args: Vec<&str> = vec!["check"];
         let uses_request = extra.iter().any(|a| a == "--request");
         if !uses_request {
-            args.extend([
-                "--tool",
-                "pytest",
-                "--action",
-                "run",
-                "--target",
-                "runtime/tests",
-            ]);
+            args.extend(pytest_flags("runtime/tests"));
         }
         args.extend(extra.iter().map(String::as_str));
         let out = check(&demo, &args, *stdin);
@@ -397,39 +382,19 @@ fn custom_policy_file() {
     let policy = demo.outside().join("custom.toml");
     fs::write(&policy, CUSTOM_POLICY).unwrap();
     let policy = policy.to_str().unwrap();
-    let out = check(
+    let out = check_pytest(
         &demo,
-        &[
-            "--policy",
-            policy,
-            "--json",
-            "check",
-            "--tool",
-            "pytest",
-            "--action",
-            "run",
-            "--target",
-            "tests/unit",
-        ],
-        None,
+        &["--policy", policy, "--json", "check"],
+        "tests/unit",
+        &[],
     );
     assert_eq!(out.code, Some(0), "{}{}", out.stdout, out.stderr);
     assert_eq!(out.json()["matched_rules"], json!(["unit-only"]));
-    let out = check(
+    let out = check_pytest(
         &demo,
-        &[
-            "check",
-            "--json",
-            "--tool",
-            "pytest",
-            "--action",
-            "run",
-            "--target",
-            "runtime/tests",
-            "--policy",
-            policy,
-        ],
-        None,
+        &["check", "--json"],
+        "runtime/tests",
+        &["--policy", policy],
     );
     assert_eq!(out.code, Some(1), "{}", out.stdout);
 }
@@ -449,20 +414,11 @@ fn broken_policy_files_exit_2() {
     for (text, fragment) in cases {
         let policy = demo.outside().join("broken.toml");
         fs::write(&policy, text).unwrap();
-        let out = check(
+        let out = check_pytest(
             &demo,
-            &[
-                "--policy",
-                policy.to_str().unwrap(),
-                "check",
-                "--tool",
-                "pytest",
-                "--action",
-                "run",
-                "--target",
-                "runtime/tests",
-            ],
-            None,
+            &["--policy", policy.to_str().unwrap(), "check"],
+            "runtime/tests",
+            &[],
         );
         assert_eq!(out.code, Some(2), "{text}: {}{}", out.stdout, out.stderr);
         assert!(out.stderr.contains("invalid policy"), "{}", out.stderr);
@@ -476,36 +432,10 @@ fn warden_toml_in_the_root_is_picked_up() {
     let demo = Fixture::demo();
     demo.write("tests/unit/test_u.py", "def test_u(): pass\n");
     demo.write("warden.toml", CUSTOM_POLICY);
-    let out = check(
-        &demo,
-        &[
-            "--json",
-            "check",
-            "--tool",
-            "pytest",
-            "--action",
-            "run",
-            "--target",
-            "tests/unit",
-        ],
-        None,
-    );
+    let out = check_pytest(&demo, &["--json", "check"], "tests/unit", &[]);
     assert_eq!(out.code, Some(0), "{}{}", out.stdout, out.stderr);
     assert_eq!(out.json()["matched_rules"], json!(["unit-only"]));
-    let out = check(
-        &demo,
-        &[
-            "--json",
-            "check",
-            "--tool",
-            "pytest",
-            "--action",
-            "run",
-            "--target",
-            "runtime/tests",
-        ],
-        None,
-    );
+    let out = check_pytest(&demo, &["--json", "check"], "runtime/tests", &[]);
     assert_eq!(
         out.code,
         Some(1),
@@ -514,39 +444,16 @@ fn warden_toml_in_the_root_is_picked_up() {
     );
     // --policy wins over warden.toml.
     let builtin = demo.policy("");
-    let out = check(
+    let out = check_pytest(
         &demo,
-        &[
-            "--policy",
-            builtin.to_str().unwrap(),
-            "--json",
-            "check",
-            "--tool",
-            "pytest",
-            "--action",
-            "run",
-            "--target",
-            "runtime/tests",
-        ],
-        None,
+        &["--policy", builtin.to_str().unwrap(), "--json", "check"],
+        "runtime/tests",
+        &[],
     );
     assert_eq!(out.code, Some(0), "{}{}", out.stdout, out.stderr);
     // A broken warden.toml stops everything.
     demo.write("warden.toml", "version = 1\nrules = []\n");
-    let out = check(
-        &demo,
-        &[
-            "--json",
-            "check",
-            "--tool",
-            "pytest",
-            "--action",
-            "run",
-            "--target",
-            "runtime/tests",
-        ],
-        None,
-    );
+    let out = check_pytest(&demo, &["--json", "check"], "runtime/tests", &[]);
     assert_eq!(out.code, Some(2), "{}{}", out.stdout, out.stderr);
     assert!(out.stderr.contains("warden.toml"), "{}", out.stderr);
 }
@@ -559,19 +466,15 @@ fn symlink_escapes_are_denied_through_the_binary() {
     demo.symlink("runtime/tests/evil", &outside);
     let out = pytest_json(&demo, "runtime/tests", &[]);
     assert_eq!(out.code, Some(1), "{}", out.stdout);
-    let reason = out.json()["reason"].as_str().unwrap().to_owned();
-    assert!(
-        reason.contains("`runtime/tests/evil` beneath target"),
-        "{reason}"
-    );
-    assert!(reason.contains("outside the root"), "{reason}");
+    let why = reason(&out);
+    assert!(why.contains("`runtime/tests/evil` beneath target"), "{why}");
+    assert!(why.contains("outside the root"), "{why}");
     let out = pytest_json(&demo, "runtime/tests/evil/test_secret.py", &[]);
     assert_eq!(out.code, Some(1), "{}", out.stdout);
     assert!(
-        out.json()["reason"]
-            .as_str()
-            .unwrap()
-            .contains("through symlink `runtime/tests/evil`")
+        reason(&out).contains("through symlink `runtime/tests/evil`"),
+        "{}",
+        out.stdout
     );
     // A file next to the link is still fine: only what pytest would reach matters.
     let out = pytest_json(&demo, "runtime/tests/test_calc.py", &[]);
@@ -583,31 +486,16 @@ fn symlink_escapes_are_denied_through_the_binary() {
     let out = pytest_json(&sibling, "runtime/tests/sib/test_x.py", &[]);
     assert_eq!(out.code, Some(1), "{}", out.stdout);
     assert!(
-        out.json()["reason"]
-            .as_str()
-            .unwrap()
-            .contains("outside scope `runtime/tests`")
+        reason(&out).contains("outside scope `runtime/tests`"),
+        "{}",
+        out.stdout
     );
 }
 
 #[test]
 fn diagnostics_go_to_stderr_only() {
     let demo = Fixture::demo();
-    let out = check(
-        &demo,
-        &[
-            "-vv",
-            "--json",
-            "check",
-            "--tool",
-            "pytest",
-            "--action",
-            "run",
-            "--target",
-            "runtime/tests",
-        ],
-        None,
-    );
+    let out = check_pytest(&demo, &["-vv", "--json", "check"], "runtime/tests", &[]);
     assert_eq!(out.code, Some(0));
     assert_eq!(out.json()["allowed"], true);
     assert!(out.stderr.contains("governance loaded"), "{}", out.stderr);
@@ -615,16 +503,8 @@ fn diagnostics_go_to_stderr_only() {
     cmd.env("RUST_LOG", "info")
         .arg("--root")
         .arg(demo.root())
-        .args([
-            "check",
-            "--json",
-            "--tool",
-            "pytest",
-            "--action",
-            "run",
-            "--target",
-            "runtime/tests",
-        ]);
+        .args(["check", "--json"])
+        .args(pytest_flags("runtime/tests"));
     let out = run(&mut cmd, None, DEADLINE);
     assert_eq!(out.code, Some(0));
     assert_eq!(out.json()["allowed"], true);
@@ -635,24 +515,16 @@ fn diagnostics_go_to_stderr_only() {
 fn root_defaults_to_the_current_directory() {
     let demo = Fixture::demo();
     let mut cmd = warden();
-    cmd.current_dir(demo.root()).args([
-        "check",
-        "--json",
-        "--tool",
-        "pytest",
-        "--action",
-        "run",
-        "--target",
-        "runtime/tests",
-    ]);
+    cmd.current_dir(demo.root())
+        .args(["check", "--json"])
+        .args(pytest_flags("runtime/tests"));
     let out = run(&mut cmd, None, DEADLINE);
     assert_eq!(out.code, Some(0), "{}{}", out.stdout, out.stderr);
     let sub = demo.root().join("runtime");
     let mut cmd = warden();
-    cmd.current_dir(&sub).args([
-        "-v", "check", "--json", "--tool", "pytest", "--action", "run",
-    ]);
-    cmd.args(["--target", "runtime/tests"]);
+    cmd.current_dir(&sub)
+        .args(["-v", "check", "--json"])
+        .args(pytest_flags("runtime/tests"));
     let out = run(&mut cmd, None, DEADLINE);
     assert!(
         out.stderr.contains(&format!("root={}", sub.display())),
