@@ -202,6 +202,15 @@ impl Run {
             )
         })
     }
+
+    /// The message of a `--json` error document (`{"error": ...}` on stdout).
+    pub fn error(&self) -> String {
+        let doc = self.json();
+        doc["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error message in {doc}"))
+            .to_owned()
+    }
 }
 
 /// Runs `cmd` with `stdin` as its input (or none), capturing stdout and stderr. A process
