@@ -176,26 +176,14 @@ fn unusable_files_exit_2_with_the_file_named() {
         (&wrong_shape, "shape.json"),
         (&future, "schema_version 2"),
     ] {
-        let out = classify(bad, &[], true);
-        assert_eq!(
-            out.code,
-            Some(2),
-            "{}: {}{}",
-            bad.display(),
-            out.stdout,
-            out.stderr
-        );
-        let error = out.json()["error"].as_str().unwrap().to_owned();
+        let exits_2 = |out: Run| {
+            let what = bad.display();
+            assert_eq!(out.code, Some(2), "{what}: {}{}", out.stdout, out.stderr);
+            out
+        };
+        let error = exits_2(classify(bad, &[], true)).error();
         assert!(error.contains(mentions), "{error}");
         // And as history.
-        let out = classify(&result, &[bad], true);
-        assert_eq!(
-            out.code,
-            Some(2),
-            "{}: {}{}",
-            bad.display(),
-            out.stdout,
-            out.stderr
-        );
+        exits_2(classify(&result, &[bad], true));
     }
 }

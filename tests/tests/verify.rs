@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use warden_e2e::{Fixture, processes_mentioning, python_with_pytest, run, verify_json, warden_at};
+use warden_e2e::{
+    Fixture, Run, processes_mentioning, python_with_pytest, run, verify_json, warden_at,
+};
 use warden_taxonomy::VerifyReport;
 
 fn keys(doc: &Value) -> BTreeSet<&str> {
@@ -158,6 +160,16 @@ fn spy_python(fixture: &Fixture) -> (String, std::path::PathBuf) {
     .unwrap();
     fs::set_permissions(&spy, fs::Permissions::from_mode(0o755)).unwrap();
     (spy.display().to_string(), log)
+}
+
+/// `warden --json verify runtime/tests --python SPY EXTRA...`, which must exit 2: refused
+/// before anything runs.
+fn refused(fixture: &Fixture, spy: &str, extra: &[&str]) -> Run {
+    let mut args = vec!["runtime/tests", "--python", spy];
+    args.extend(extra);
+    let out = verify_json(fixture.root(), &args);
+    assert_eq!(out.code, Some(2), "{extra:?}: {}{}", out.stdout, out.stderr);
+    out
 }
 
 #[test]
@@ -704,11 +716,8 @@ fn usage_errors_exit_2_and_run_nothing() {
         (vec!["--no-ledger", "--mission", "m"], "--mission"),
     ];
     for (extra, mentions) in cases {
-        let mut args = vec!["runtime/tests", "--python", &spy];
-        args.extend(extra.iter().copied());
-        let out = verify_json(fixture.root(), &args);
-        assert_eq!(out.code, Some(2), "{extra:?}: {}{}", out.stdout, out.stderr);
-        let error = out.json()["error"].as_str().unwrap().to_owned();
+        let out = refused(&fixture, &spy, &extra);
+        let error = out.error();
         assert!(error.contains(mentions), "{extra:?}: {error}");
         assert!(out.stderr.contains(mentions), "{extra:?}: {}", out.stderr);
     }
@@ -726,12 +735,7 @@ fn a_ledger_link_out_of_the_root_is_refused() {
     fixture.symlink(".warden", &outside);
     let out = verify_json(fixture.root(), &["runtime/tests"]);
     assert_eq!(out.code, Some(2), "{}{}", out.stdout, out.stderr);
-    assert!(
-        out.json()["error"]
-            .as_str()
-            .unwrap()
-            .contains("outside the root")
-    );
+    assert!(out.error().contains("outside the root"), "{}", out.stdout);
     assert!(!outside.join("ledger.jsonl").exists());
 
     // A --ledger inside the root is used, and read back as history.
@@ -750,66 +754,31 @@ fn a_ledger_link_out_of_the_root_is_refused() {
 #[test]
 fn a_damaged_history_file_is_named_and_nothing_runs() {
     let fixture = Fixture::named("passing");
-    verify(
-        fixture.root(),
-        &["runtime/tests/test_basic.py::test_plain"],
-        0,
-    );
-    verify(
-        fixture.root(),
-        &["runtime/tests/test_basic.py::test_plain"],
-        0,
-    );
+    for _ in 0..2 {
+        verify(
+            fixture.root(),
+            &["runtime/tests/test_basic.py::test_plain"],
+            0,
+        );
+    }
     let ledger = fixture.ledger();
     let text = fs::read_to_string(&ledger).unwrap();
     let copy = fixture.outside().join("copy.jsonl");
     fs::write(&copy, text.replacen("test_plain", "test_plaiN", 1)).unwrap();
     let (spy, starts) = spy_python(&fixture);
-    let out = verify_json(
-        fixture.root(),
-        &[
-            "runtime/tests",
-            "--python",
-            &spy,
-            "--history",
-            copy.to_str().unwrap(),
-        ],
-    );
-    assert_eq!(out.code, Some(2), "{}{}", out.stdout, out.stderr);
-    let error = out.json()["error"].as_str().unwrap().to_owned();
+    let error = refused(&fixture, &spy, &["--history", copy.to_str().unwrap()]).error();
     assert!(error.contains("copy.jsonl"), "{error}");
     assert!(error.contains("line 1"), "{error}");
     let garbage = fixture.outside().join("garbage.json");
     fs::write(&garbage, "{\"schema_version\": 1, \"status\": \"fine\"}").unwrap();
-    let out = verify_json(
-        fixture.root(),
-        &[
-            "runtime/tests",
-            "--python",
-            &spy,
-            "--history",
-            garbage.to_str().unwrap(),
-        ],
-    );
-    assert_eq!(out.code, Some(2), "{}{}", out.stdout, out.stderr);
-    assert!(
-        out.json()["error"]
-            .as_str()
-            .unwrap()
-            .contains("garbage.json")
-    );
+    let error = refused(&fixture, &spy, &["--history", garbage.to_str().unwrap()]).error();
+    assert!(error.contains("garbage.json"), "{error}");
     assert!(!starts.exists());
 
     // The ledger in use is checked the same way before a run.
     fs::write(&ledger, text.replacen("test_plain", "test_plaiN", 1)).unwrap();
-    let out = verify_json(fixture.root(), &["runtime/tests", "--python", &spy]);
-    assert_eq!(out.code, Some(2), "{}{}", out.stdout, out.stderr);
-    assert!(
-        out.json()["error"]
-            .as_str()
-            .unwrap()
-            .contains("ledger verify")
-    );
+    let error = refused(&fixture, &spy, &[]).error();
+    assert!(error.contains("ledger verify"), "{error}");
     assert!(!starts.exists());
 }
 
