@@ -324,6 +324,23 @@ fn drain(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<Vec<u8>> {
     })
 }
 
+/// The lines of a text file (a ledger, say), without their line ends.
+pub fn read_lines(path: &Path) -> Vec<String> {
+    fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Writes `lines` to `path`, each ended by a newline: a ledger as someone with write access to
+/// the file might leave it.
+pub fn write_lines(path: &Path, lines: &[String]) {
+    let mut text = lines.join("\n");
+    text.push('\n');
+    fs::write(path, text).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+}
+
 /// A policy (TOML) holding the built-in rule for `runtime/tests`, `pytest-runtime-tests`, with
 /// `limits` as the lines of its `[limits]` table (empty: the defaults).
 pub fn runtime_tests_policy(limits: &str) -> String {

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use warden_e2e::{Fixture, Run, run, verify_json, warden};
+use warden_e2e::{Fixture, Run, read_lines, run, verify_json, warden, write_lines};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -51,14 +51,6 @@ fn recorded() -> Fixture {
     fixture
 }
 
-fn lines(path: &Path) -> Vec<String> {
-    fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
 #[test]
 fn a_ledger_of_real_runs_is_intact() {
     let fixture = recorded();
@@ -68,7 +60,7 @@ fn a_ledger_of_real_runs_is_intact() {
     assert_eq!(doc["intact"], true);
     assert_eq!(doc["status"], "intact");
     assert_eq!(doc["records"], 4);
-    let last: Value = serde_json::from_str(lines(&fixture.ledger()).last().unwrap()).unwrap();
+    let last: Value = serde_json::from_str(read_lines(&fixture.ledger()).last().unwrap()).unwrap();
     assert_eq!(doc["head"], last["hash"]);
 
     let out = ledger("verify", &fixture.ledger(), false);
@@ -80,11 +72,11 @@ fn a_ledger_of_real_runs_is_intact() {
 fn one_changed_byte_is_caught_and_the_record_named() {
     let fixture = recorded();
     let path = fixture.ledger();
-    let mut records = lines(&path);
+    let mut records = read_lines(&path);
     // Rewrite history: the failing run's first attempt "passed".
     assert!(records[2].contains(r#""failed":1"#));
     records[2] = records[2].replacen(r#""failed":1"#, r#""failed":0"#, 1);
-    fs::write(&path, records.join("\n") + "\n").unwrap();
+    write_lines(&path, &records);
 
     let out = ledger("verify", &path, true);
     assert_eq!(out.code, Some(1), "{}{}", out.stdout, out.stderr);
@@ -116,18 +108,18 @@ fn one_changed_byte_is_caught_and_the_record_named() {
         &["runtime/tests/test_flaky.py::test_steady"],
     );
     assert_eq!(out.code, Some(2), "{}{}", out.stdout, out.stderr);
-    assert_eq!(lines(&path).len(), 4);
+    assert_eq!(read_lines(&path).len(), 4);
 }
 
 #[test]
 fn a_removed_record_and_a_garbage_line_are_reported() {
     let fixture = recorded();
     let path = fixture.ledger();
-    let records = lines(&path);
+    let records = read_lines(&path);
 
     let mut removed = records.clone();
     removed.remove(1);
-    fs::write(&path, removed.join("\n") + "\n").unwrap();
+    write_lines(&path, &removed);
     let doc = ledger("verify", &path, true).json();
     assert_eq!(doc["status"], "tampered");
     assert_eq!(doc["line"], 2);
@@ -135,7 +127,7 @@ fn a_removed_record_and_a_garbage_line_are_reported() {
 
     let mut garbage = records.clone();
     garbage[1] = "not a record".to_owned();
-    fs::write(&path, garbage.join("\n") + "\n").unwrap();
+    write_lines(&path, &garbage);
     let out = ledger("verify", &path, true);
     assert_eq!(out.code, Some(1));
     let doc = out.json();
@@ -185,7 +177,7 @@ fn a_torn_final_line_is_reported_apart_from_tampering_and_healed_by_the_next_run
 fn stats_of_real_runs_match_the_records() {
     let fixture = recorded();
     let path = fixture.ledger();
-    let records: Vec<Value> = lines(&path)
+    let records: Vec<Value> = read_lines(&path)
         .iter()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();

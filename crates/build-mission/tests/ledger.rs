@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 use warden_build_mission::ledger::GENESIS_HASH;
 use warden_build_mission::{ChainReport, Ledger, LedgerError, Tamper};
+use warden_e2e::{read_lines, write_lines};
 use warden_taxonomy::{
     AttemptSummary, CapturedStream, DecisionRecord, FailureClass, RunStatus, TestCounts,
     TestOutcome, TestResult, VerifyReport,
@@ -79,28 +80,26 @@ fn ledger_with(records: usize) -> (tempfile::TempDir, Ledger) {
     (dir, ledger)
 }
 
-fn lines(path: &Path) -> Vec<String> {
-    fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
-fn write_lines(path: &Path, lines: &[String]) {
-    let mut text = lines.join("\n");
-    text.push('\n');
-    fs::write(path, text).unwrap();
+/// Edits the file's lines in place, as someone with write access to it could.
+fn rewrite(path: &Path, edit: impl FnOnce(&mut Vec<String>)) {
+    let mut all = read_lines(path);
+    edit(&mut all);
+    write_lines(path, &all);
 }
 
 /// Flips one byte at `at` in line `line` (1-based) to `to`.
 fn poke(path: &Path, line: usize, at: usize, to: u8) {
-    let mut all = lines(path);
-    let mut bytes = all[line - 1].clone().into_bytes();
-    assert_ne!(bytes[at], to, "the poke must change the byte");
-    bytes[at] = to;
-    all[line - 1] = String::from_utf8(bytes).unwrap();
-    write_lines(path, &all);
+    rewrite(path, |all| {
+        let mut bytes = all[line - 1].clone().into_bytes();
+        assert_ne!(bytes[at], to, "the poke must change the byte");
+        bytes[at] = to;
+        all[line - 1] = String::from_utf8(bytes).unwrap();
+    });
+}
+
+/// A hex digit other than `digit`.
+fn another_digit(digit: u8) -> u8 {
+    if digit == b'0' { b'1' } else { b'0' }
 }
 
 fn find(line: &str, needle: &str) -> usize {
@@ -153,7 +152,7 @@ fn appends_chain_records_in_sequence() {
 #[test]
 fn the_hash_covers_the_exact_body_bytes_as_documented() {
     let (_dir, ledger) = ledger_with(2);
-    for line in lines(ledger.path()) {
+    for line in read_lines(ledger.path()) {
         let value: serde_json::Value = serde_json::from_str(&line).unwrap();
         let keys: Vec<&str> = value
             .as_object()
@@ -175,7 +174,7 @@ fn the_hash_covers_the_exact_body_bytes_as_documented() {
 #[test]
 fn one_changed_byte_in_the_payload_is_detected_and_named() {
     let (_dir, ledger) = ledger_with(5);
-    let line = &lines(ledger.path())[2];
+    let line = &read_lines(ledger.path())[2];
     // "runtime/tests/r2" -> "runtime/tests/s2": still valid JSON, different content.
     let at = find(line, "runtime/tests/r2") + "runtime/tests/".len();
     poke(ledger.path(), 3, at, b's');
@@ -207,14 +206,9 @@ fn a_byte_that_breaks_the_json_is_reported_as_corrupt_at_its_line() {
 #[test]
 fn one_changed_byte_in_the_hash_is_detected_and_named() {
     let (_dir, ledger) = ledger_with(4);
-    let line = &lines(ledger.path())[1];
+    let line = &read_lines(ledger.path())[1];
     let at = find(line, "\"hash\":\"") + "\"hash\":\"".len() + 10;
-    let to = if line.as_bytes()[at] == b'0' {
-        b'1'
-    } else {
-        b'0'
-    };
-    poke(ledger.path(), 2, at, to);
+    poke(ledger.path(), 2, at, another_digit(line.as_bytes()[at]));
     match ledger.verify().unwrap() {
         ChainReport::Tampered {
             line: 2,
@@ -228,14 +222,9 @@ fn one_changed_byte_in_the_hash_is_detected_and_named() {
 #[test]
 fn one_changed_byte_in_prev_is_detected_and_named() {
     let (_dir, ledger) = ledger_with(4);
-    let line = &lines(ledger.path())[2];
+    let line = &read_lines(ledger.path())[2];
     let at = find(line, "\"prev\":\"") + "\"prev\":\"".len() + 5;
-    let to = if line.as_bytes()[at] == b'0' {
-        b'1'
-    } else {
-        b'0'
-    };
-    poke(ledger.path(), 3, at, to);
+    poke(ledger.path(), 3, at, another_digit(line.as_bytes()[at]));
     assert!(matches!(
         ledger.verify().unwrap(),
         ChainReport::Tampered {
@@ -260,9 +249,9 @@ fn forge_prev(line: &str, new_prev: &str) -> String {
 #[test]
 fn a_resealed_record_with_a_forged_link_breaks_the_chain() {
     let (_dir, ledger) = ledger_with(4);
-    let mut all = lines(ledger.path());
-    all[2] = forge_prev(&all[2], &"e".repeat(64));
-    write_lines(ledger.path(), &all);
+    rewrite(ledger.path(), |all| {
+        all[2] = forge_prev(&all[2], &"e".repeat(64));
+    });
     match ledger.verify().unwrap() {
         ChainReport::Tampered {
             line: 3,
@@ -276,9 +265,9 @@ fn a_resealed_record_with_a_forged_link_breaks_the_chain() {
 #[test]
 fn an_injected_field_is_detected() {
     let (_dir, ledger) = ledger_with(3);
-    let mut all = lines(ledger.path());
-    all[1] = all[1].replacen("{\"version\":1,", "{\"version\":1,\"forged\":true,", 1);
-    write_lines(ledger.path(), &all);
+    rewrite(ledger.path(), |all| {
+        all[1] = all[1].replacen("{\"version\":1,", "{\"version\":1,\"forged\":true,", 1);
+    });
     assert!(matches!(
         ledger.verify().unwrap(),
         ChainReport::Tampered {
@@ -292,9 +281,9 @@ fn an_injected_field_is_detected() {
 #[test]
 fn a_deleted_middle_record_is_detected() {
     let (_dir, ledger) = ledger_with(5);
-    let mut all = lines(ledger.path());
-    all.remove(2);
-    write_lines(ledger.path(), &all);
+    rewrite(ledger.path(), |all| {
+        all.remove(2);
+    });
     assert_eq!(
         ledger.verify().unwrap(),
         ChainReport::Tampered {
@@ -311,9 +300,9 @@ fn a_deleted_middle_record_is_detected() {
 #[test]
 fn reordered_records_are_detected() {
     let (_dir, ledger) = ledger_with(5);
-    let mut all = lines(ledger.path());
-    all.swap(1, 3);
-    write_lines(ledger.path(), &all);
+    rewrite(ledger.path(), |all| {
+        all.swap(1, 3);
+    });
     assert!(matches!(
         ledger.verify().unwrap(),
         ChainReport::Tampered {
@@ -327,9 +316,9 @@ fn reordered_records_are_detected() {
 #[test]
 fn a_deleted_first_record_is_detected() {
     let (_dir, ledger) = ledger_with(3);
-    let mut all = lines(ledger.path());
-    all.remove(0);
-    write_lines(ledger.path(), &all);
+    rewrite(ledger.path(), |all| {
+        all.remove(0);
+    });
     assert!(matches!(
         ledger.verify().unwrap(),
         ChainReport::Tampered {
@@ -343,9 +332,9 @@ fn a_deleted_first_record_is_detected() {
 #[test]
 fn a_blank_line_is_corrupt() {
     let (_dir, ledger) = ledger_with(3);
-    let mut all = lines(ledger.path());
-    all.insert(1, String::new());
-    write_lines(ledger.path(), &all);
+    rewrite(ledger.path(), |all| {
+        all.insert(1, String::new());
+    });
     assert!(matches!(
         ledger.verify().unwrap(),
         ChainReport::Corrupt { line: 2, .. }
@@ -433,7 +422,7 @@ fn garbage_after_a_crash_is_torn_and_removed_by_the_next_append() {
 #[test]
 fn appending_refuses_to_chain_onto_a_damaged_last_record() {
     let (_dir, ledger) = ledger_with(3);
-    let line = &lines(ledger.path())[2];
+    let line = &read_lines(ledger.path())[2];
     let at = find(line, "runtime/tests/r2") + "runtime/tests/".len();
     poke(ledger.path(), 3, at, b's');
     let before = fs::read(ledger.path()).unwrap();
@@ -578,7 +567,7 @@ fn a_mission_id_is_recorded_hashed_and_optional() {
         .append_with(&report("runtime/tests/m"), Some("mission-7"))
         .unwrap();
     assert_eq!(with.mission.as_deref(), Some("mission-7"));
-    let all = lines(ledger.path());
+    let all = read_lines(ledger.path());
     // A record without a mission has no `mission` key at all: old records stay as they were.
     assert!(!all[0].contains("\"mission\""), "{}", all[0]);
     let at = find(&all[1], "\"prev\":\"");
@@ -634,7 +623,7 @@ fn mission_spent_sums_the_attempts_of_that_mission_only() {
     poke(
         ledger.path(),
         3,
-        find(&lines(ledger.path())[2], "runtime") + 1,
+        find(&read_lines(ledger.path())[2], "runtime") + 1,
         b'X',
     );
     assert!(matches!(
@@ -662,7 +651,7 @@ fn lazy_history_opens_the_ledger_only_when_read() {
     poke(
         ledger.path(),
         2,
-        find(&lines(ledger.path())[1], "runtime") + 1,
+        find(&read_lines(ledger.path())[1], "runtime") + 1,
         b'X',
     );
     let history = ledger.lazy_history();
