@@ -131,6 +131,11 @@ fn no_history() -> std::iter::Empty<HistoryRun> {
     std::iter::empty()
 }
 
+/// `m` verifies `target` with the policy's limits and no history.
+async fn verify(m: &mut Mission, target: &str) -> Verification {
+    m.verify(&request(target), no_history()).await.unwrap()
+}
+
 #[tokio::test]
 async fn reruns_only_the_failed_ids_and_a_failure_on_every_attempt_is_a_failure() {
     let (_dir, root) = project();
@@ -139,10 +144,7 @@ async fn reruns_only_the_failed_ids_and_a_failure_on_every_attempt_is_a_failure(
         _ => evidence(&[(B, Failed), (C, Failed)], 0.5),
     });
     let mut m = mission(&root, Policy::builtin(), &runner);
-    let v = m
-        .verify(&request("runtime/tests"), no_history())
-        .await
-        .unwrap();
+    let v = verify(&mut m, "runtime/tests").await;
 
     let failed = vec![B.to_owned(), C.to_owned()];
     assert_eq!(
@@ -181,10 +183,7 @@ async fn a_test_that_passes_on_a_rerun_is_a_flake_and_reruns_stop_there() {
         _ => evidence(&[(B, Passed)], 0.5),
     });
     let mut m = mission(&root, Policy::builtin(), &runner);
-    let v = m
-        .verify(&request("runtime/tests"), no_history())
-        .await
-        .unwrap();
+    let v = verify(&mut m, "runtime/tests").await;
     assert_eq!(runner.calls().len(), 2, "no second rerun once B passed");
     assert_eq!(v.report.status, RunStatus::Passed);
     assert_eq!(v.report.failure_class, Some(FailureClass::TestFlake));
@@ -204,10 +203,7 @@ async fn every_first_failure_is_rerun_each_time_until_each_has_passed_once() {
         _ => evidence(&[(B, Failed), (C, Passed)], 0.5),
     });
     let mut m = mission(&root, policy("retries = 5"), &runner);
-    let v = m
-        .verify(&request("runtime/tests"), no_history())
-        .await
-        .unwrap();
+    let v = verify(&mut m, "runtime/tests").await;
     let both = vec![B.to_owned(), C.to_owned()];
     assert_eq!(runner.targets()[1..], [both.clone(), both]);
     assert_eq!(v.attempts.len(), 3, "stopped once both had passed");
@@ -228,10 +224,11 @@ async fn no_reruns_after_a_timeout_a_collection_error_or_an_infrastructure_failu
         ev.timed_out_test = Some(B.into());
         ev
     });
-    let v = mission(&root, Policy::builtin(), &runner)
-        .verify(&request("runtime/tests"), no_history())
-        .await
-        .unwrap();
+    let v = verify(
+        &mut mission(&root, Policy::builtin(), &runner),
+        "runtime/tests",
+    )
+    .await;
     assert_eq!(runner.calls().len(), 1);
     assert_eq!(v.report.status, RunStatus::Timeout);
     assert_eq!(v.report.failure_class, Some(FailureClass::TestTimeout));
@@ -266,10 +263,11 @@ async fn no_reruns_after_a_timeout_a_collection_error_or_an_infrastructure_failu
         }];
         ev
     });
-    let v = mission(&root, Policy::builtin(), &runner)
-        .verify(&request("runtime/tests"), no_history())
-        .await
-        .unwrap();
+    let v = verify(
+        &mut mission(&root, Policy::builtin(), &runner),
+        "runtime/tests",
+    )
+    .await;
     assert_eq!(runner.calls().len(), 1);
     assert_eq!(v.report.failure_class, Some(FailureClass::CollectionError));
     assert_eq!(v.exit_code(), 1);
@@ -281,10 +279,11 @@ async fn no_reruns_after_a_timeout_a_collection_error_or_an_infrastructure_failu
         ev.diagnostics = vec!["`python9` was not found".into()];
         ev
     });
-    let v = mission(&root, Policy::builtin(), &runner)
-        .verify(&request("runtime/tests"), no_history())
-        .await
-        .unwrap();
+    let v = verify(
+        &mut mission(&root, Policy::builtin(), &runner),
+        "runtime/tests",
+    )
+    .await;
     assert_eq!(runner.calls().len(), 1);
     assert_eq!(v.report.status, RunStatus::Error);
     assert_eq!(v.report.failure_class, Some(FailureClass::Infrastructure));
@@ -300,10 +299,11 @@ async fn a_broad_failure_is_not_rerun() {
     let results: Vec<(&str, TestOutcome)> = ids.iter().map(|id| (id.as_str(), Failed)).collect();
     let first = evidence(&results, 1.0);
     let runner = Scripted::new(move |_, _| first.clone());
-    let v = mission(&root, Policy::builtin(), &runner)
-        .verify(&request("runtime/tests"), no_history())
-        .await
-        .unwrap();
+    let v = verify(
+        &mut mission(&root, Policy::builtin(), &runner),
+        "runtime/tests",
+    )
+    .await;
     assert_eq!(runner.calls().len(), 1);
     assert_eq!(v.report.failure_class, Some(FailureClass::TestFailure));
     assert!(
@@ -319,10 +319,11 @@ async fn a_rerun_the_policy_refuses_does_not_happen_and_says_why() {
     // The run names a failing test outside the authorised file: its rerun is not authorised.
     let runner =
         Scripted::new(|_, _| evidence(&[("runtime/tests/test_other.py::test_x", Failed)], 1.0));
-    let v = mission(&root, Policy::builtin(), &runner)
-        .verify(&request("runtime/tests/test_a.py"), no_history())
-        .await
-        .unwrap();
+    let v = verify(
+        &mut mission(&root, Policy::builtin(), &runner),
+        "runtime/tests/test_a.py",
+    )
+    .await;
     assert_eq!(runner.calls().len(), 1);
     assert_eq!(v.report.failure_class, Some(FailureClass::TestFailure));
     assert!(
@@ -339,10 +340,7 @@ async fn a_denied_request_runs_nothing_and_is_still_recorded() {
     let (dir, root) = project();
     let runner = Scripted::new(|_, _| unreachable!("a denied request must not run"));
     let mut m = mission(&root, Policy::builtin(), &runner).with_mission_id(Some("m-1".into()));
-    let v = m
-        .verify(&request("src/../../etc"), no_history())
-        .await
-        .unwrap();
+    let v = verify(&mut m, "src/../../etc").await;
     assert!(runner.calls().is_empty());
     let r = &v.report;
     assert_eq!(r.status, RunStatus::Denied);
@@ -375,14 +373,9 @@ async fn each_verification_appends_one_record_with_the_mission_id() {
     let (dir, root) = project();
     let runner = Scripted::new(|_, _| evidence(&[(A, Passed)], 1.0));
     let mut m = mission(&root, Policy::builtin(), &runner).with_mission_id(Some("m-2".into()));
-    m.verify(&request("runtime/tests"), no_history())
-        .await
-        .unwrap();
-    m.verify(&request("elsewhere"), no_history()).await.unwrap();
-    let v = m
-        .verify(&request("runtime/tests"), no_history())
-        .await
-        .unwrap();
+    verify(&mut m, "runtime/tests").await;
+    verify(&mut m, "elsewhere").await;
+    let v = verify(&mut m, "runtime/tests").await;
     assert_eq!(v.ledger_entry.as_ref().map(|e| e.seq), Some(3));
     let ledger = Ledger::new(dir.path().join(".warden/ledger.jsonl"));
     let stored: Vec<_> = ledger.entries().unwrap().map(Result::unwrap).collect();
@@ -397,10 +390,7 @@ async fn each_verification_appends_one_record_with_the_mission_id() {
 
     // Without a ledger, nothing is written.
     let mut m = mission(&root, Policy::builtin(), &runner).with_ledger(None);
-    let v = m
-        .verify(&request("runtime/tests"), no_history())
-        .await
-        .unwrap();
+    let v = verify(&mut m, "runtime/tests").await;
     assert!(v.ledger_entry.is_none());
     assert_eq!(ledger.entries().unwrap().count(), 3);
 }
@@ -415,17 +405,11 @@ async fn an_exhausted_budget_refuses_the_run_before_it_starts() {
         &runner,
     )
     .with_mission_id(Some("m-3".into()));
-    let first = m
-        .verify(&request("runtime/tests"), no_history())
-        .await
-        .unwrap();
+    let first = verify(&mut m, "runtime/tests").await;
     assert_eq!(first.report.status, RunStatus::Passed);
     assert_eq!(m.budget().spent(), Duration::from_millis(99_500));
 
-    let v = m
-        .verify(&request("runtime/tests"), no_history())
-        .await
-        .unwrap();
+    let v = verify(&mut m, "runtime/tests").await;
     assert_eq!(runner.calls().len(), 1, "the second run never started");
     let r = &v.report;
     assert_eq!(r.status, RunStatus::Denied);
@@ -460,10 +444,7 @@ async fn without_a_mission_id_each_verification_has_a_fresh_budget() {
         &runner,
     );
     for _ in 0..3 {
-        let v = m
-            .verify(&request("runtime/tests"), no_history())
-            .await
-            .unwrap();
+        let v = verify(&mut m, "runtime/tests").await;
         assert_eq!(v.report.status, RunStatus::Passed);
     }
     assert_eq!(runner.deadlines(), [Duration::from_secs(40); 3]);
@@ -482,13 +463,8 @@ async fn the_budget_left_shortens_deadlines_and_skips_reruns_it_cannot_pay_for()
         &runner,
     )
     .with_mission_id(Some("m-4".into()));
-    m.verify(&request("runtime/tests"), no_history())
-        .await
-        .unwrap();
-    let v = m
-        .verify(&request("runtime/tests"), no_history())
-        .await
-        .unwrap();
+    verify(&mut m, "runtime/tests").await;
+    let v = verify(&mut m, "runtime/tests").await;
     assert_eq!(
         runner.deadlines(),
         [Duration::from_secs(40), Duration::from_secs(30)]
@@ -549,27 +525,16 @@ async fn the_spent_budget_is_restored_from_the_ledger_for_the_same_mission_only(
     let (dir, root) = project();
     let runner = Scripted::new(|_, _| evidence(&[(A, Passed)], 70.0));
     let limits = "timeout_secs = 40\nbudget_secs = 100";
-    mission(&root, policy(limits), &runner)
-        .with_mission_id(Some("same".into()))
-        .verify(&request("runtime/tests"), no_history())
-        .await
-        .unwrap();
+    let mut first = mission(&root, policy(limits), &runner).with_mission_id(Some("same".into()));
+    verify(&mut first, "runtime/tests").await;
 
     // A new process (a new Mission) on the same ledger.
     let mut again = mission(&root, policy(limits), &runner).with_mission_id(Some("same".into()));
-    again
-        .verify(&request("runtime/tests"), no_history())
-        .await
-        .unwrap();
+    verify(&mut again, "runtime/tests").await;
     let mut other = mission(&root, policy(limits), &runner).with_mission_id(Some("other".into()));
-    other
-        .verify(&request("runtime/tests"), no_history())
-        .await
-        .unwrap();
+    verify(&mut other, "runtime/tests").await;
     let mut none = mission(&root, policy(limits), &runner);
-    none.verify(&request("runtime/tests"), no_history())
-        .await
-        .unwrap();
+    verify(&mut none, "runtime/tests").await;
     assert_eq!(
         runner.deadlines(),
         [40, 30, 40, 40].map(Duration::from_secs)
@@ -579,10 +544,7 @@ async fn the_spent_budget_is_restored_from_the_ledger_for_the_same_mission_only(
 
     // A third time for `same`: 140 s spent of 100, refused.
     let mut third = mission(&root, policy(limits), &runner).with_mission_id(Some("same".into()));
-    let v = third
-        .verify(&request("runtime/tests"), no_history())
-        .await
-        .unwrap();
+    let v = verify(&mut third, "runtime/tests").await;
     assert_eq!(v.report.failure_class, Some(FailureClass::BudgetExhausted));
     assert_eq!(runner.calls().len(), 4);
 
@@ -631,10 +593,11 @@ async fn a_tree_that_changes_during_the_verification_proves_no_flake() {
             evidence(&[(B, Passed)], 1.0)
         }
     });
-    let v = mission(&root, Policy::builtin(), &runner)
-        .verify(&request("runtime/tests"), no_history())
-        .await
-        .unwrap();
+    let v = verify(
+        &mut mission(&root, Policy::builtin(), &runner),
+        "runtime/tests",
+    )
+    .await;
     assert_eq!(v.attempts.len(), 2, "the rerun ran and is recorded");
     assert_eq!(v.report.fingerprint, None);
     assert_eq!(v.report.failure_class, Some(FailureClass::TestFailure));
@@ -651,10 +614,7 @@ async fn history_on_the_same_tree_proves_a_flake_and_on_another_tree_does_not() 
     let (_dir, root) = project();
     let runner = Scripted::new(|_, _| evidence(&[(A, Passed), (B, Failed)], 1.0));
     let mut m = mission(&root, Policy::builtin(), &runner).with_ledger(None);
-    let first = m
-        .verify(&request("runtime/tests"), no_history())
-        .await
-        .unwrap();
+    let first = verify(&mut m, "runtime/tests").await;
     assert_eq!(first.report.failure_class, Some(FailureClass::TestFailure));
     let tree = first.report.fingerprint.clone().unwrap();
 
@@ -723,14 +683,8 @@ async fn a_ledger_kept_inside_the_root_does_not_change_the_fingerprint() {
     let runner = Scripted::new(|_, _| evidence(&[(A, Passed)], 1.0));
     let mut m = mission(&root, Policy::builtin(), &runner)
         .with_ledger(Some(Ledger::new(dir.path().join("evidence.jsonl"))));
-    let one = m
-        .verify(&request("runtime/tests"), no_history())
-        .await
-        .unwrap();
-    let two = m
-        .verify(&request("runtime/tests"), no_history())
-        .await
-        .unwrap();
+    let one = verify(&mut m, "runtime/tests").await;
+    let two = verify(&mut m, "runtime/tests").await;
     assert!(one.report.fingerprint.is_some());
     assert_eq!(one.report.fingerprint, two.report.fingerprint);
 }
