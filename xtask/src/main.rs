@@ -4,7 +4,9 @@
 //!   then fmt, the boundary audit, clippy, tests, docs and benchmark builds.
 //! - `cargo xtask boundary`: the governance boundary audit.
 //! - `cargo xtask demo`: Warden on the bundled example project, doubling as a smoke test.
+//! - `cargo xtask bench`: Warden side by side with bare pytest and a naive runner, as a table.
 
+mod bench;
 mod boundary;
 mod demo;
 mod process;
@@ -33,6 +35,8 @@ enum Chore {
     Test,
     /// Show `warden` deciding requests against examples/demo; fails on any surprise.
     Demo,
+    /// Benchmark Warden against bare pytest and a naive runner; writes target/bench/results.md.
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +47,8 @@ enum XtaskError {
     Test(#[from] test::TestError),
     #[error(transparent)]
     Demo(#[from] demo::DemoError),
+    #[error(transparent)]
+    Bench(#[from] bench::BenchError),
 }
 
 /// The workspace root: xtask's own manifest sits one level below it.
@@ -58,6 +64,7 @@ fn main() -> ExitCode {
         Chore::Boundary => boundary::run(root).map_err(Into::into),
         Chore::Test => test::run(root).map_err(Into::into),
         Chore::Demo => demo::run(root).map_err(Into::into),
+        Chore::Bench(args) => bench::run(root, &args).map_err(Into::into),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
