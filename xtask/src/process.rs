@@ -1,6 +1,8 @@
-//! Child processes: the cargo that runs us, and readable command lines for messages.
+//! Child processes: the cargo that runs us, readable command lines for messages, and running a
+//! command that must succeed.
 
 use std::ffi::OsString;
+use std::io;
 use std::path::Path;
 use std::process::Command;
 
@@ -38,6 +40,33 @@ pub(crate) fn describe(command: &Command) -> String {
     );
     words.extend(command.get_args().map(|arg| quote(&arg.to_string_lossy())));
     words.join(" ")
+}
+
+/// How a command that had to succeed did not; each case names the command as [`describe`]
+/// writes it.
+#[derive(Debug)]
+pub(crate) enum Unsuccessful {
+    /// It could not be started.
+    Spawn { command: String, source: io::Error },
+    /// It ran and exited unsuccessfully, with this status.
+    Failed { command: String, status: String },
+}
+
+/// Runs `command` to completion, its output going where ours goes; `Ok` when it succeeded.
+pub(crate) fn succeed(command: &mut Command) -> Result<(), Unsuccessful> {
+    let described = describe(command);
+    let status = command.status().map_err(|source| Unsuccessful::Spawn {
+        command: described.clone(),
+        source,
+    })?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Unsuccessful::Failed {
+            command: described,
+            status: status.to_string(),
+        })
+    }
 }
 
 fn quote(word: &str) -> String {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use camino::Utf8Path;
 
 use crate::boundary::{self, BoundaryError};
-use crate::process::{cargo, describe};
+use crate::process::{Unsuccessful, cargo, describe, succeed};
 use crate::venv::{self, VenvError};
 
 #[derive(Debug, thiserror::Error)]
@@ -123,22 +123,20 @@ impl Step {
                 boundary::run(root).map_err(TestError::Boundary)
             }
             Action::Run(mut command) => {
-                let described = describe(&command);
-                println!("==> {}: {described}", self.name);
-                let status = command.status().map_err(|source| TestError::Spawn {
-                    step: self.name,
-                    command: described.clone(),
-                    source,
-                })?;
-                if status.success() {
-                    Ok(())
-                } else {
-                    Err(TestError::Failed {
-                        step: self.name,
-                        command: described,
-                        status: status.to_string(),
-                    })
-                }
+                println!("==> {}: {}", self.name, describe(&command));
+                let step = self.name;
+                succeed(&mut command).map_err(|failure| match failure {
+                    Unsuccessful::Spawn { command, source } => TestError::Spawn {
+                        step,
+                        command,
+                        source,
+                    },
+                    Unsuccessful::Failed { command, status } => TestError::Failed {
+                        step,
+                        command,
+                        status,
+                    },
+                })
             }
         }
     }

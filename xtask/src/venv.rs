@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 
 use camino::{Utf8Path, Utf8PathBuf};
 
-use crate::process::describe;
+use crate::process::{Unsuccessful, describe, succeed};
 
 /// The interpreter used to create the virtualenv.
 const BASE_PYTHON: &str = "python3";
@@ -236,16 +236,10 @@ fn check(
     command: &mut Command,
     failed: impl FnOnce(String, String) -> VenvError,
 ) -> Result<(), VenvError> {
-    let described = describe(command);
-    let status = command.status().map_err(|source| VenvError::Spawn {
-        command: described.clone(),
-        source,
-    })?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(failed(described, status.to_string()))
-    }
+    succeed(command).map_err(|failure| match failure {
+        Unsuccessful::Spawn { command, source } => VenvError::Spawn { command, source },
+        Unsuccessful::Failed { command, status } => failed(command, status),
+    })
 }
 
 #[cfg(test)]
