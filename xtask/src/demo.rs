@@ -446,38 +446,28 @@ pub(crate) fn run(root: &Utf8Path) -> Result<(), DemoError> {
     let steps = script();
     let mut failed = 0;
     let mut number = 0;
+    // A numbered step: its title, then what it found if that was not what was expected.
+    let mut numbered = |what: &str, run: &dyn Fn() -> Result<(), String>| {
+        number += 1;
+        println!("[{number}] {what}");
+        if let Err(problem) = run() {
+            println!("    UNEXPECTED: {problem}");
+            failed += 1;
+        }
+        println!();
+    };
     for step in &steps {
         match step {
             Step::Prepare { what, apply } => {
                 println!("-- {what}\n");
                 apply(&project).map_err(|source| DemoError::Prepare { what, source })?;
             }
-            Step::Check { what, check } => {
-                number += 1;
-                println!("[{number}] {what}");
-                if let Err(problem) = run_check(&warden, &project, check) {
-                    println!("    UNEXPECTED: {problem}");
-                    failed += 1;
-                }
-                println!();
-            }
+            Step::Check { what, check } => numbered(what, &|| run_check(&warden, &project, check)),
             Step::Verify { what, verify } => {
-                number += 1;
-                println!("[{number}] {what}");
-                if let Err(problem) = run_verify(&warden, &project, &python, verify) {
-                    println!("    UNEXPECTED: {problem}");
-                    failed += 1;
-                }
-                println!();
+                numbered(what, &|| run_verify(&warden, &project, &python, verify));
             }
             Step::Evidence { what, runs } => {
-                number += 1;
-                println!("[{number}] {what}");
-                if let Err(problem) = run_evidence(&warden, &project, *runs) {
-                    println!("    UNEXPECTED: {problem}");
-                    failed += 1;
-                }
-                println!();
+                numbered(what, &|| run_evidence(&warden, &project, *runs));
             }
         }
     }
