@@ -12,12 +12,13 @@
 
 use std::fs;
 use std::io::{self, BufReader};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use camino::{Utf8Path, Utf8PathBuf};
 use cargo_metadata::Message;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 use crate::process::{cargo, describe};
 use crate::venv::{self, VenvError};
@@ -507,18 +508,9 @@ fn run_check(warden: &Utf8Path, project: &Utf8Path, check: &Check) -> Result<(),
         .arg(project)
         .arg("--json")
         .stdin(Stdio::null());
-    let output = command
-        .output()
-        .map_err(|e| format!("could not run {warden}: {e}"))?;
+    let output = output_of(&mut command)?;
     let code = output.status.code();
-    let decision: CheckOutput = serde_json::from_slice(&output.stdout).map_err(|e| {
-        format!(
-            "{}, and stdout is not the contract's JSON ({e}){}{}",
-            output.status,
-            excerpt("stdout", &output.stdout),
-            excerpt("stderr", &output.stderr)
-        )
-    })?;
+    let decision: CheckOutput = contract_json(&output)?;
 
     let verdict = if decision.allowed {
         "ALLOWED"
@@ -615,18 +607,9 @@ fn run_verify(
         .env("WARDEN_PYTHON", python)
         .stdin(Stdio::null());
     let started = Instant::now();
-    let output = command
-        .output()
-        .map_err(|e| format!("could not run {warden}: {e}"))?;
+    let output = output_of(&mut command)?;
     let took = started.elapsed();
-    let result: VerifyOutput = serde_json::from_slice(&output.stdout).map_err(|e| {
-        format!(
-            "{}, and stdout is not the contract's JSON ({e}){}{}",
-            output.status,
-            excerpt("stdout", &output.stdout),
-            excerpt("stderr", &output.stderr)
-        )
-    })?;
+    let result: VerifyOutput = contract_json(&output)?;
     print_verification(&result, output.status.code(), took);
 
     let class = result.failure_class.as_deref();
@@ -698,9 +681,7 @@ fn run_evidence(warden: &Utf8Path, project: &Utf8Path, runs: u64) -> Result<(), 
         .arg("--json")
         .current_dir(project)
         .stdin(Stdio::null());
-    let output = verify
-        .output()
-        .map_err(|e| format!("could not run {warden}: {e}"))?;
+    let output = output_of(&mut verify)?;
     #[derive(Deserialize)]
     struct Chain {
         intact: bool,
@@ -729,9 +710,7 @@ fn run_evidence(warden: &Utf8Path, project: &Utf8Path, runs: u64) -> Result<(), 
     stats.args(["ledger", "stats", ".warden/ledger.jsonl"]);
     println!("    $ {}", describe(&stats));
     stats.current_dir(project).stdin(Stdio::null());
-    let output = stats
-        .output()
-        .map_err(|e| format!("could not run {warden}: {e}"))?;
+    let output = output_of(&mut stats)?;
     for line in String::from_utf8_lossy(&output.stdout).lines() {
         if line.is_empty() {
             println!();
@@ -744,6 +723,26 @@ fn run_evidence(warden: &Utf8Path, project: &Utf8Path, runs: u64) -> Result<(), 
     } else {
         Err(format!("ledger stats failed: {}", output.status))
     }
+}
+
+/// Runs `command` to its end, capturing its output.
+fn output_of(command: &mut Command) -> Result<Output, String> {
+    command.output().map_err(|e| {
+        let program = command.get_program().to_string_lossy();
+        format!("could not run {program}: {e}")
+    })
+}
+
+/// A command's stdout as the contract's JSON document `T`; `Err` shows what came out instead.
+fn contract_json<T: DeserializeOwned>(output: &Output) -> Result<T, String> {
+    serde_json::from_slice(&output.stdout).map_err(|e| {
+        format!(
+            "{}, and stdout is not the contract's JSON ({e}){}{}",
+            output.status,
+            excerpt("stdout", &output.stdout),
+            excerpt("stderr", &output.stderr)
+        )
+    })
 }
 
 /// A short labelled excerpt of a child's output for an error message, or nothing if empty.
