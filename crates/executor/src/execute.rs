@@ -158,8 +158,8 @@ pub(crate) async fn execute(inv: &Invocation, progress: &watch::Sender<Progress>
     {
         let pumps = async {
             tokio::join!(
-                pump_stdout(stdout, &mut out, progress),
-                pump(stderr, &mut err)
+                pump(stdout, &mut out, |parser| publish(progress, parser)),
+                pump(stderr, &mut err, |_| {})
             );
         };
         let mut pumps = std::pin::pin!(pumps);
@@ -309,30 +309,11 @@ async fn while_pumping<F: Future>(
     }
 }
 
-/// Reads a pipe to its end in fixed chunks.
-async fn pump<P: Feed>(pipe: Option<impl AsyncRead + Unpin>, sink: &mut Sink<P>) {
-    let Some(mut pipe) = pipe else { return };
-    let mut buf = vec![0u8; CHUNK_BYTES];
-    loop {
-        match pipe.read(&mut buf).await {
-            Ok(0) => return,
-            Ok(n) => {
-                sink.capture.push(&buf[..n]);
-                sink.parser.feed(&buf[..n]);
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "reading the process output failed");
-                return;
-            }
-        }
-    }
-}
-
-/// Like [`pump`], publishing progress as tests finish.
-async fn pump_stdout(
+/// Reads a pipe to its end in fixed chunks, calling `fed` with the parser after each one.
+async fn pump<P: Feed>(
     pipe: Option<impl AsyncRead + Unpin>,
-    sink: &mut Sink<LineParser>,
-    progress: &watch::Sender<Progress>,
+    sink: &mut Sink<P>,
+    mut fed: impl FnMut(&P),
 ) {
     let Some(mut pipe) = pipe else { return };
     let mut buf = vec![0u8; CHUNK_BYTES];
@@ -342,20 +323,7 @@ async fn pump_stdout(
             Ok(n) => {
                 sink.capture.push(&buf[..n]);
                 sink.parser.feed(&buf[..n]);
-                let parser = &sink.parser;
-                progress.send_if_modified(|p| {
-                    let current = parser.running_test();
-                    let changed = p.finished != parser.finished_count()
-                        || p.collected != parser.collected()
-                        || p.current_test.as_deref() != current;
-                    if changed {
-                        p.finished = parser.finished_count();
-                        p.failures = parser.failure_count();
-                        p.collected = parser.collected();
-                        p.current_test = current.map(str::to_owned);
-                    }
-                    changed
-                });
+                fed(&sink.parser);
             }
             Err(e) => {
                 tracing::warn!(error = %e, "reading the process output failed");
@@ -363,6 +331,23 @@ async fn pump_stdout(
             }
         }
     }
+}
+
+/// Publishes the run's progress as stdout's parser sees it, waking watchers only on a change.
+fn publish(progress: &watch::Sender<Progress>, parser: &LineParser) {
+    progress.send_if_modified(|p| {
+        let current = parser.running_test();
+        let changed = p.finished != parser.finished_count()
+            || p.collected != parser.collected()
+            || p.current_test.as_deref() != current;
+        if changed {
+            p.finished = parser.finished_count();
+            p.failures = parser.failure_count();
+            p.collected = parser.collected();
+            p.current_test = current.map(str::to_owned);
+        }
+        changed
+    });
 }
 
 /// What to tell a person when the interpreter could not be started.
