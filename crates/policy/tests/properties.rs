@@ -8,7 +8,7 @@ use std::fs;
 use common::{World, links_beneath, path_part, real_location};
 use proptest::prelude::*;
 use proptest::test_runner::TestRunner;
-use warden_policy::{Policy, ToolRequest, Verdict};
+use warden_policy::{Authorized, Policy, ToolRequest, Verdict};
 
 /// A tree with links in every direction: inside the scope, to the sibling, out of the root,
 /// loops, and a clean directory with a loop inside the scope.
@@ -126,49 +126,18 @@ fn check<T: std::fmt::Debug>(result: Result<(), proptest::test_runner::TestError
     }
 }
 
-#[test]
-fn allowed_pytest_targets_stay_in_scope() {
-    // One tree for all cases: deciding never changes it.
-    let w = world();
-    let scope = fs::canonicalize(w.path("runtime/tests")).unwrap();
+/// Checks `property` on every generated target the built-in policy allows in `w` (asked as
+/// `request` makes it), and fails unless enough were allowed for the property to mean much.
+fn each_allowed(
+    w: &World,
+    request: impl Fn(&str) -> ToolRequest,
+    property: impl Fn(&str, &Authorized) -> Result<(), TestCaseError>,
+) {
     let allowed = Cell::new(0_usize);
     check(runner().run(&relative_path(), |target| {
-        let request = ToolRequest::pytest_run(target.as_str(), Vec::<String>::new());
-        if let Verdict::Allowed(a) = Policy::builtin().authorize(&w.root, &request) {
+        if let Verdict::Allowed(a) = Policy::builtin().authorize(&w.root, &request(&target)) {
             allowed.set(allowed.get() + 1);
-            prop_assert_eq!(a.targets().len(), 1);
-            let normalised = &a.targets()[0];
-            let path = path_part(normalised);
-            prop_assert!(
-                !path
-                    .split('/')
-                    .any(|c| c == ".." || c == "." || c.is_empty())
-                    || path == ".",
-                "not normalised: {}",
-                normalised
-            );
-            let real = real_location(&w.path(path)).expect("resolves");
-            prop_assert!(
-                real.starts_with(&scope),
-                "{} -> {} escapes {}",
-                target,
-                real.display(),
-                scope.display()
-            );
-            if real.is_dir() {
-                for (link, to) in links_beneath(&real) {
-                    let to = to.unwrap_or_else(|| {
-                        panic!("{} beneath {} does not resolve", link.display(), target)
-                    });
-                    prop_assert!(
-                        to.starts_with(&scope),
-                        "{} beneath {} leads to {}",
-                        link.display(),
-                        target,
-                        to.display()
-                    );
-                }
-            }
+            property(&target, &a)?;
         }
         Ok(())
     }));
@@ -180,6 +149,50 @@ fn allowed_pytest_targets_stay_in_scope() {
 }
 
 #[test]
+fn allowed_pytest_targets_stay_in_scope() {
+    // One tree for all cases: deciding never changes it.
+    let w = world();
+    let scope = fs::canonicalize(w.path("runtime/tests")).unwrap();
+    let pytest = |target: &str| ToolRequest::pytest_run(target, Vec::<String>::new());
+    each_allowed(&w, pytest, |target, a| {
+        prop_assert_eq!(a.targets().len(), 1);
+        let normalised = &a.targets()[0];
+        let path = path_part(normalised);
+        prop_assert!(
+            !path
+                .split('/')
+                .any(|c| c == ".." || c == "." || c.is_empty())
+                || path == ".",
+            "not normalised: {}",
+            normalised
+        );
+        let real = real_location(&w.path(path)).expect("resolves");
+        prop_assert!(
+            real.starts_with(&scope),
+            "{} -> {} escapes {}",
+            target,
+            real.display(),
+            scope.display()
+        );
+        if real.is_dir() {
+            for (link, to) in links_beneath(&real) {
+                let to = to.unwrap_or_else(|| {
+                    panic!("{} beneath {} does not resolve", link.display(), target)
+                });
+                prop_assert!(
+                    to.starts_with(&scope),
+                    "{} beneath {} leads to {}",
+                    link.display(),
+                    target,
+                    to.display()
+                );
+            }
+        }
+        Ok(())
+    });
+}
+
+#[test]
 fn allowed_writes_stay_in_the_root_and_off_protected_surfaces() {
     let w = world();
     let root = w.root_path.clone();
@@ -187,12 +200,10 @@ fn allowed_writes_stay_in_the_root_and_off_protected_surfaces() {
         fs::canonicalize(w.path("docs/00_foundations")).unwrap(),
         fs::canonicalize(w.path("docs/01_governance")).unwrap(),
     ];
-    let allowed = Cell::new(0_usize);
-    check(runner().run(&relative_path(), |target| {
-        if let Verdict::Allowed(a) =
-            Policy::builtin().authorize(&w.root, &ToolRequest::fs_write(target.as_str()))
-        {
-            allowed.set(allowed.get() + 1);
+    each_allowed(
+        &w,
+        |t: &str| ToolRequest::fs_write(t),
+        |target, a| {
             let real = real_location(&w.path(&a.targets()[0])).expect("resolves");
             prop_assert!(real.starts_with(&root), "{} -> {}", target, real.display());
             for p in &protected {
@@ -203,13 +214,8 @@ fn allowed_writes_stay_in_the_root_and_off_protected_surfaces() {
                     real.display()
                 );
             }
-        }
-        Ok(())
-    }));
-    assert!(
-        allowed.get() > 50,
-        "too few allowed cases ({}) for the property to mean much",
-        allowed.get()
+            Ok(())
+        },
     );
 }
 
