@@ -131,6 +131,11 @@ fn no_history() -> std::iter::Empty<HistoryRun> {
     std::iter::empty()
 }
 
+/// `v` must carry a note that `says` accepts.
+fn assert_noted(v: &Verification, says: impl Fn(&str) -> bool) {
+    assert!(v.notes.iter().any(|n| says(n)), "{:?}", v.notes);
+}
+
 /// `m` verifies `target` with the policy's limits and no history.
 async fn verify(m: &mut Mission, target: &str) -> Verification {
     m.verify(&request(target), no_history()).await.unwrap()
@@ -306,11 +311,7 @@ async fn a_broad_failure_is_not_rerun() {
     .await;
     assert_eq!(runner.calls().len(), 1);
     assert_eq!(v.report.failure_class, Some(FailureClass::TestFailure));
-    assert!(
-        v.notes.iter().any(|n| n.contains("21 tests failed")),
-        "{:?}",
-        v.notes
-    );
+    assert_noted(&v, |n| n.contains("21 tests failed"));
 }
 
 #[tokio::test]
@@ -326,13 +327,9 @@ async fn a_rerun_the_policy_refuses_does_not_happen_and_says_why() {
     .await;
     assert_eq!(runner.calls().len(), 1);
     assert_eq!(v.report.failure_class, Some(FailureClass::TestFailure));
-    assert!(
-        v.notes
-            .iter()
-            .any(|n| n.starts_with("no reruns:") && n.contains("not within")),
-        "{:?}",
-        v.notes
-    );
+    assert_noted(&v, |n| {
+        n.starts_with("no reruns:") && n.contains("not within")
+    });
 }
 
 #[tokio::test]
@@ -469,23 +466,13 @@ async fn the_budget_left_shortens_deadlines_and_skips_reruns_it_cannot_pay_for()
         runner.deadlines(),
         [Duration::from_secs(40), Duration::from_secs(30)]
     );
-    assert!(
-        v.notes
-            .iter()
-            .any(|n| n.contains("cut from 40.0 s to the 30.0 s")),
-        "{:?}",
-        v.notes
-    );
+    assert_noted(&v, |n| n.contains("cut from 40.0 s to the 30.0 s"));
     // 0.5 s left: the rerun is skipped, so the failure stands unconfirmed as a failure.
     assert_eq!(v.attempts.len(), 1);
     assert_eq!(v.report.failure_class, Some(FailureClass::TestFailure));
-    assert!(
-        v.notes
-            .iter()
-            .any(|n| n.starts_with("rerun 1 of 2 skipped") && n.contains("budget")),
-        "{:?}",
-        v.notes
-    );
+    assert_noted(&v, |n| {
+        n.starts_with("rerun 1 of 2 skipped") && n.contains("budget")
+    });
 }
 
 #[tokio::test]
@@ -602,11 +589,7 @@ async fn a_tree_that_changes_during_the_verification_proves_no_flake() {
     assert_eq!(v.report.fingerprint, None);
     assert_eq!(v.report.failure_class, Some(FailureClass::TestFailure));
     assert!(v.report.flaky_tests.is_empty());
-    assert!(
-        v.notes.iter().any(|n| n.contains("changed")),
-        "{:?}",
-        v.notes
-    );
+    assert_noted(&v, |n| n.contains("changed"));
 }
 
 #[tokio::test]
