@@ -185,6 +185,9 @@ struct State {
     /// The record the next result is likely about: pytest reports tests in the order they ran,
     /// in the progress lines and again in the short summary, so this usually saves a lookup.
     next_hint: usize,
+    /// Per record: whether a line naming exactly its node id reads back as it (a node id with
+    /// `::` and no space outside brackets), so the short summary can skip parsing it again.
+    reads_back: Vec<bool>,
     tests_omitted: u64,
     running: Option<String>,
     summary: Option<TestCounts>,
@@ -215,6 +218,7 @@ impl LineParser {
                 tests: Vec::new(),
                 index: HashMap::default(),
                 next_hint: 0,
+                reads_back: Vec::new(),
                 tests_omitted: 0,
                 running: None,
                 summary: None,
@@ -474,6 +478,12 @@ impl State {
             // `SKIPPED [n] path:line: reason` names a location, not a test.
             return;
         }
+        // Usually the line names, and only names, the test after the last one seen.
+        let hint = self.next_hint;
+        if self.reads_back.get(hint) == Some(&true) && self.tests[hint].nodeid == rest {
+            self.update(hint, outcome, None, false);
+            return;
+        }
         let Some(end) = nodeid_end(rest) else {
             return;
         };
@@ -515,16 +525,7 @@ impl State {
             _ => self.index.get(nodeid).copied(),
         };
         if let Some(i) = known {
-            self.next_hint = i + 1;
-            let test = &mut self.tests[i];
-            if authoritative {
-                test.outcome = outcome;
-                if message.is_some() {
-                    test.message = message;
-                }
-            } else if test.message.is_none() && test.outcome == outcome {
-                test.message = message;
-            }
+            self.update(i, outcome, message, authoritative);
             return;
         }
         if self.tests.len() >= MAX_TEST_RECORDS {
@@ -533,12 +534,35 @@ impl State {
         }
         self.index.insert(nodeid.to_owned(), self.tests.len());
         self.next_hint = self.tests.len() + 1;
+        self.reads_back.push(
+            nodeid_end(nodeid) == Some(nodeid.len()) && contains_double_colon(nodeid.as_bytes()),
+        );
         self.tests.push(TestResult {
             nodeid: nodeid.to_owned(),
             outcome,
             message,
             duration_ms: None,
         });
+    }
+
+    /// Records a result for the known test `i` (see [`State::record`]).
+    fn update(
+        &mut self,
+        i: usize,
+        outcome: TestOutcome,
+        message: Option<String>,
+        authoritative: bool,
+    ) {
+        self.next_hint = i + 1;
+        let test = &mut self.tests[i];
+        if authoritative {
+            test.outcome = outcome;
+            if message.is_some() {
+                test.message = message;
+            }
+        } else if test.message.is_none() && test.outcome == outcome {
+            test.message = message;
+        }
     }
 }
 
