@@ -526,6 +526,22 @@ fn shown(argv: &[String], root: &Utf8Path, report: &Utf8Path) -> String {
     words.join(" ")
 }
 
+/// Python's switches that Warden sets for every run: no bytecode written (nothing lands in the
+/// tree under test, so pytest re-compiles each test module's rewritten assertions every run)
+/// and unbuffered output (what a test printed before a kill is not lost).
+const WARDEN_PYTHON_ENV: [&str; 2] = ["PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED"];
+
+/// The environment of a bare pytest run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BareEnv {
+    /// The caller's, without [`WARDEN_PYTHON_ENV`]: pytest as a person runs it, writing and
+    /// reusing bytecode caches.
+    Default,
+    /// Warden's: the base variables Warden passes, plus [`WARDEN_PYTHON_ENV`]. The difference
+    /// from Warden is then Warden's own work alone.
+    Warden,
+}
+
 /// The programs compared.
 struct Contenders<'a> {
     workspace: &'a Utf8Path,
@@ -537,7 +553,10 @@ struct Contenders<'a> {
 #[derive(Debug, Clone)]
 struct Overhead {
     warden: Vec<Duration>,
+    /// Bare pytest in the default environment.
     bare: Vec<Duration>,
+    /// Bare pytest in Warden's environment.
+    bare_same_env: Vec<Duration>,
     /// The bare command line (interpreter first).
     bare_argv: Vec<String>,
     /// The bare command as shown in the table, without this run's temporary paths.
@@ -615,9 +634,33 @@ impl Contenders<'_> {
         })
     }
 
-    fn run_bare(&self, argv: &[String], root: &Utf8Path) -> Result<Finished, BenchError> {
+    fn run_bare(
+        &self,
+        argv: &[String],
+        root: &Utf8Path,
+        env: BareEnv,
+    ) -> Result<Finished, BenchError> {
         let mut command = Command::new(&argv[0]);
         command.args(&argv[1..]).current_dir(root);
+        match env {
+            BareEnv::Default => {
+                for name in WARDEN_PYTHON_ENV {
+                    command.env_remove(name);
+                }
+            }
+            BareEnv::Warden => {
+                command
+                    .env_clear()
+                    .envs(std::env::vars_os().filter(|(name, _)| {
+                        name.to_str().is_some_and(|n| {
+                            ["PATH", "HOME", "LANG", "TMPDIR"].contains(&n) || n.starts_with("LC_")
+                        })
+                    }));
+                for name in WARDEN_PYTHON_ENV {
+                    command.env(name, "1");
+                }
+            }
+        }
         let described = describe(&command);
         let done = execute(&mut command, false)?;
         if done.code() != Some(0) {
@@ -626,7 +669,7 @@ impl Contenders<'_> {
         Ok(done)
     }
 
-    /// Warden against bare pytest on `project`, alternating which goes first.
+    /// Warden against bare pytest on `project`, in rounds that rotate which goes first.
     fn overhead(
         &self,
         dir: &Utf8Path,
@@ -635,30 +678,46 @@ impl Contenders<'_> {
         passed: u64,
         rounds: usize,
     ) -> Result<Overhead, BenchError> {
+        // Each contender has its own copy: bytecode caches written by one must not serve another.
         let warden_root = dir.join(format!("{name}-warden"));
         let bare_root = dir.join(format!("{name}-bare"));
-        write_project(&warden_root, project)?;
-        write_project(&bare_root, project)?;
+        let same_env_root = dir.join(format!("{name}-bare-warden-env"));
+        for root in [&warden_root, &bare_root, &same_env_root] {
+            write_project(root, project)?;
+        }
         let report = dir.join(format!("{name}-bare-report.xml"));
-        let argv = self.warden_argv(&warden_root, passed)?;
-        let argv = bare_argv(&argv, &warden_root, &bare_root, &report)?;
-        let mut bare_stdout = self.run_bare(&argv, &bare_root)?.stdout;
+        let warden_argv = self.warden_argv(&warden_root, passed)?;
+        let argv = bare_argv(&warden_argv, &warden_root, &bare_root, &report)?;
+        let same_env_argv = bare_argv(&warden_argv, &warden_root, &same_env_root, &report)?;
+        // Warm-up: the default-environment copy gets its bytecode caches here.
+        let mut bare_stdout = self.run_bare(&argv, &bare_root, BareEnv::Default)?.stdout;
+        self.run_bare(&same_env_argv, &same_env_root, BareEnv::Warden)?;
         let mut result = Overhead {
             warden: Vec::new(),
             bare: Vec::new(),
+            bare_same_env: Vec::new(),
             bare_shown: shown(&argv, &bare_root, &report),
             bare_argv: argv,
             bare_stdout: Vec::new(),
         };
         for round in 0..rounds {
-            for warden_turn in [round % 2 == 0, round % 2 != 0] {
-                if warden_turn {
-                    let done = self.run_warden(&warden_root, passed, false)?;
-                    result.warden.push(done.elapsed);
-                } else {
-                    let done = self.run_bare(&result.bare_argv, &bare_root)?;
-                    result.bare.push(done.elapsed);
-                    bare_stdout = done.stdout;
+            for turn in 0..3 {
+                match (round + turn) % 3 {
+                    0 => {
+                        let done = self.run_warden(&warden_root, passed, false)?;
+                        result.warden.push(done.elapsed);
+                    }
+                    1 => {
+                        let done =
+                            self.run_bare(&result.bare_argv, &bare_root, BareEnv::Default)?;
+                        result.bare.push(done.elapsed);
+                        bare_stdout = done.stdout;
+                    }
+                    _ => {
+                        let done =
+                            self.run_bare(&same_env_argv, &same_env_root, BareEnv::Warden)?;
+                        result.bare_same_env.push(done.elapsed);
+                    }
                 }
             }
         }
@@ -990,8 +1049,12 @@ impl Report {
         self.criterion_rows(&mut out);
         let _ = writeln!(
             out,
-            "\nThe bare pytest command is Warden's own (from its debug log), in a separate copy \
-             of the project: `{}`. The naive runner is `xtask/bench/naive_runner.py` \
+            "\nThe bare pytest command is Warden's own (from its debug log), each contender in \
+             its own copy of the project: `{}`. It runs in the default environment (bytecode \
+             caches written and reused, as a person runs pytest) and in Warden's (the base \
+             variables, `PYTHONDONTWRITEBYTECODE=1`: nothing is written into the tree, so \
+             pytest re-compiles every test module's rewritten assertions on every run; and \
+             `PYTHONUNBUFFERED=1`). The naive runner is `xtask/bench/naive_runner.py` \
              (`subprocess.run(capture_output=True)`, then the last 50 KiB kept). The parser's \
              floors walk the same bytes: every line found with `memchr` (SIMD), and \
              `split(|b| *b == b'\\n').count()` from the standard library. Reproduce with \
@@ -1008,26 +1071,53 @@ impl Report {
         ] {
             let warden = seconds(&overhead.warden);
             let bare = seconds(&overhead.bare);
-            let ratios: Vec<f64> = warden.iter().zip(&bare).map(|(w, b)| w / b).collect();
-            let added: Vec<f64> = warden.iter().zip(&bare).map(|(w, b)| w - b).collect();
+            let same_env = seconds(&overhead.bare_same_env);
+            // Paired by round, so that a slow moment weighs on both sides of one comparison.
+            let ratio = |base: &[f64]| {
+                median(
+                    &warden
+                        .iter()
+                        .zip(base)
+                        .map(|(w, b)| w / b)
+                        .collect::<Vec<_>>(),
+                )
+            };
+            let added = |base: &[f64]| {
+                median(
+                    &warden
+                        .iter()
+                        .zip(base)
+                        .map(|(w, b)| w - b)
+                        .collect::<Vec<_>>(),
+                )
+            };
             let (result, target, met) = if many {
-                let ratio = median(&ratios);
-                (format!("× {ratio:.3}"), "≤ × 1.03", ratio <= 1.03)
-            } else {
-                let added = median(&added);
+                let (ratio, same) = (ratio(&bare), ratio(&same_env));
                 (
-                    format!("{:+.1} ms", added * 1e3),
+                    format!("× {ratio:.3} (× {same:.3} against the same environment)"),
+                    "≤ × 1.03",
+                    ratio <= 1.03,
+                )
+            } else {
+                let (added, same) = (added(&bare), added(&same_env));
+                (
+                    format!(
+                        "{:+.1} ms ({:+.1} ms against the same environment)",
+                        added * 1e3,
+                        same * 1e3
+                    ),
                     "≤ +15 ms",
                     added <= 0.015,
                 )
             };
             let _ = writeln!(
                 out,
-                "| Overhead, {label} ({} rounds) | {} | bare pytest, same flags: {} | {result} \
-                 (median of per-round {}) | {target} | {} |",
+                "| Overhead, {label} ({} rounds) | {} | bare pytest, same flags: {}; in \
+                 Warden's environment: {} | {result}, median of per-round {} | {target} | {} |",
                 warden.len(),
                 time_with_spread(&warden),
                 time_with_spread(&bare),
+                time_with_spread(&same_env),
                 if many { "ratios" } else { "differences" },
                 yes(met)
             );
@@ -1263,6 +1353,7 @@ mod tests {
         let overhead = |warden: f64, bare: f64| Overhead {
             warden: vec![ms(warden); 3],
             bare: vec![ms(bare); 3],
+            bare_same_env: vec![ms(bare * 1.02); 3],
             bare_argv: vec!["/venv/bin/python".into(), "-m".into(), "pytest".into()],
             bare_shown: "python -m pytest".into(),
             bare_stdout: Vec::new(),
@@ -1312,11 +1403,17 @@ mod tests {
         let good = sample_report(310.0, 8192).markdown();
         assert!(good.contains("Test CPU, 2 cores, Linux 6.1; rustc 1.95.0; Python 3.11.7"));
         assert!(
-            good.contains("| × 1.033 (median of per-round ratios) | ≤ × 1.03 | **no** |"),
+            good.contains(
+                "| × 1.033 (× 1.013 against the same environment), median of per-round ratios \
+                 | ≤ × 1.03 | **no** |"
+            ),
             "{good}"
         );
         assert!(
-            good.contains("| +10.0 ms (median of per-round differences) | ≤ +15 ms | yes |"),
+            good.contains(
+                "| +10.0 ms (+4.0 ms against the same environment), median of per-round \
+                 differences | ≤ +15 ms | yes |"
+            ),
             "{good}"
         );
         assert!(
@@ -1341,7 +1438,8 @@ mod tests {
         assert!(good.contains("`python -m pytest`"), "{good}");
 
         let bad = sample_report(320.0, 20 * 1024).markdown();
-        assert!(bad.contains("| +20.0 ms (median of per-round differences) | ≤ +15 ms | **no** |"));
+        assert!(bad.contains("| +20.0 ms (+14.0 ms against the same environment), median"));
+        assert!(bad.contains("differences | ≤ +15 ms | **no** |"));
         assert!(bad.contains("| 20.0 MiB | naive runner: 400.0 MiB |"));
         assert!(
             bad.contains("+12.0 MiB over the smallest | ≤ 16 MiB, flat | **no** |"),
