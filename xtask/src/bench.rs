@@ -253,14 +253,20 @@ struct Machine {
 impl Machine {
     fn probe(python: &Utf8Path) -> Machine {
         let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-        let cpu = cpuinfo
-            .lines()
-            .find_map(|line| line.strip_prefix("model name"))
-            .and_then(|rest| rest.split_once(':'))
-            .map_or_else(
-                || "unknown CPU".to_owned(),
-                |(_, name)| name.trim().to_owned(),
-            );
+        let field = |name: &str| {
+            cpuinfo.lines().find_map(|line| {
+                let (key, value) = line.split_once(':')?;
+                (key.trim() == name).then(|| value.trim().to_owned())
+            })
+        };
+        // Virtual machines often show only a brand name; family and model say which CPU.
+        let cpu = match (field("model name"), field("cpu family"), field("model")) {
+            (Some(name), Some(family), Some(model)) => {
+                format!("{name} (family {family}, model {model})")
+            }
+            (Some(name), _, _) => name,
+            _ => "unknown CPU".to_owned(),
+        };
         let versions = output_line(Command::new(python).args([
             "-c",
             "import platform, pytest; print(platform.python_version(), pytest.__version__)",
