@@ -106,7 +106,7 @@ impl Plan {
             }
         } else {
             Plan {
-                many_tests: 7,
+                many_tests: 9,
                 one_test: 31,
                 memory: 3,
                 kill: 3,
