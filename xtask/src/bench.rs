@@ -107,7 +107,7 @@ impl Plan {
         } else {
             Plan {
                 many_tests: 9,
-                one_test: 31,
+                one_test: 61,
                 memory: 3,
                 kill: 3,
                 criterion_secs: 8,
