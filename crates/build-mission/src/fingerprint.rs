@@ -16,7 +16,7 @@
 //!
 //! Either way, Warden's own directory [`WARDEN_DIR`] at the root, the caller's extra
 //! exclusions, and what running the tests itself writes ([`ALWAYS_SKIPPED_DIRS`] anywhere,
-//! compiled Python files and coverage data) are left out: otherwise the first run would change
+//! such as `__pycache__`, and coverage data) are left out: otherwise the first run would change
 //! the fingerprint of the second.
 //!
 //! # Hash scheme (version 1)
@@ -259,12 +259,13 @@ fn is_excluded(rel: &Path, excluded: &[PathBuf]) -> bool {
 }
 
 /// Files that running Python tests writes next to the code.
+///
+/// Bytecode is not among them: Python writes it only inside `__pycache__` (skipped above), and a
+/// `.pyc` anywhere else is importable code in its own right (a sourceless module), so it must
+/// change the fingerprint like any source file.
 fn is_generated_file(name: &OsStr) -> bool {
     let name = name.as_bytes();
-    name.ends_with(b".pyc")
-        || name.ends_with(b".pyo")
-        || name == b".coverage"
-        || name.starts_with(b".coverage.")
+    name == b".coverage" || name.starts_with(b".coverage.")
 }
 
 fn in_git_repository(root: &Path) -> bool {
@@ -437,7 +438,6 @@ mod tests {
         assert!(out("out.jsonl"));
         assert!(out("src/__pycache__/m.cpython-311.pyc"));
         assert!(out("deep/.pytest_cache/v/x"));
-        assert!(out("pkg/module.pyc"));
         assert!(out(".coverage.host.123"));
         assert!(!out(".wardenx/file"));
         assert!(!out("src/.warden/file"));
@@ -445,6 +445,8 @@ mod tests {
         assert!(!out("out.jsonl.bak"));
         assert!(!out("src/__pycache__"));
         assert!(!out("src/module.py"));
+        // A sourceless module is code, not a cache.
+        assert!(!out("pkg/module.pyc"));
         assert!(!out("coverage.py"));
     }
 }

@@ -132,7 +132,6 @@ fn outside_git_caches_environments_and_wardens_files_do_not_count() {
         ".venv/lib/site.py",
         ".hg/store/data",
         "node_modules/x/index.js",
-        "src/stale.pyc",
         ".coverage",
     ] {
         assert!(
@@ -140,6 +139,16 @@ fn outside_git_caches_environments_and_wardens_files_do_not_count() {
             "{rel} changed it"
         );
     }
+}
+
+#[test]
+fn a_sourceless_module_outside_pycache_is_code_and_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    project(root);
+    // Python never writes bytecode outside `__pycache__`, but imports a `.pyc` found there
+    // as a module: it is code under test, so planting or editing one changes the tree.
+    assert!(changes(root, |r| write(r, "src/helper.pyc", "bytecode")));
 }
 
 #[test]
