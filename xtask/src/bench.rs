@@ -29,15 +29,14 @@
 use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::fs;
-use std::io::{self, BufReader, Read};
+use std::io::{self, Read};
 use std::process::{Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use camino::{Utf8Path, Utf8PathBuf};
-use cargo_metadata::Message;
 
-use crate::process::{cargo, describe};
+use crate::process::{self, cargo, describe};
 use crate::venv::{self, VenvError};
 
 /// Sizes of output a test prints in the memory comparison, in MiB.
@@ -192,49 +191,12 @@ pub(crate) fn run(root: &Utf8Path, args: &BenchArgs) -> Result<(), BenchError> {
     Ok(())
 }
 
-/// Builds `warden` in release mode and returns the path of the binary.
+/// Builds `warden` (see [`process::build_warden`]).
 fn build_warden(root: &Utf8Path) -> Result<Utf8PathBuf, BenchError> {
-    let mut command = cargo(root);
-    command
-        .args([
-            "build",
-            "--release",
-            "--package",
-            "warden-cli",
-            "--bin",
-            "warden",
-            "--quiet",
-            "--message-format=json-render-diagnostics",
-        ])
-        .stdout(Stdio::piped());
-    let described = describe(&command);
-    let failed = |problem: String| BenchError::Command {
-        command: described.clone(),
-        problem,
-    };
-    println!("==> building warden: {described}");
-    let mut child = command
-        .spawn()
-        .map_err(|e| failed(format!("could not start: {e}")))?;
-    let mut binary = None;
-    if let Some(stdout) = child.stdout.take() {
-        for message in Message::parse_stream(BufReader::new(stdout)) {
-            let message = message.map_err(|e| failed(format!("unreadable output: {e}")))?;
-            if let Message::CompilerArtifact(artifact) = message
-                && artifact.target.name == "warden"
-                && let Some(executable) = artifact.executable
-            {
-                binary = Some(executable);
-            }
-        }
-    }
-    let status = child
-        .wait()
-        .map_err(|e| failed(format!("could not wait for it: {e}")))?;
-    if !status.success() {
-        return Err(failed(format!("exited with {status}")));
-    }
-    binary.ok_or_else(|| failed("reported no `warden` executable".to_owned()))
+    process::build_warden(root, true).map_err(|e| BenchError::Command {
+        command: e.command,
+        problem: e.problem,
+    })
 }
 
 /// The machine the figures come from.

@@ -11,16 +11,15 @@
 //! `crate::venv::ensure`, the virtualenv `cargo xtask test` uses.
 
 use std::fs;
-use std::io::{self, BufReader};
+use std::io;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use camino::{Utf8Path, Utf8PathBuf};
-use cargo_metadata::Message;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use crate::process::{cargo, describe};
+use crate::process::{self, describe};
 use crate::venv::{self, VenvError};
 
 #[derive(Debug, thiserror::Error)]
@@ -757,49 +756,12 @@ fn excerpt(label: &str, bytes: &[u8]) -> String {
     }
 }
 
-/// Builds the `warden` binary and returns its path, as cargo reports it (so the target
-/// directory may be anywhere).
+/// Builds `warden` (see [`process::build_warden`]).
 fn build_warden(root: &Utf8Path) -> Result<Utf8PathBuf, DemoError> {
-    let mut command = cargo(root);
-    command
-        .args([
-            "build",
-            "--package",
-            "warden-cli",
-            "--bin",
-            "warden",
-            "--quiet",
-        ])
-        .arg("--message-format=json-render-diagnostics")
-        .stdout(Stdio::piped());
-    let described = describe(&command);
-    let failed = |problem: String| DemoError::Build {
-        command: described.clone(),
-        problem,
-    };
-    println!("==> building warden: {described}");
-    let mut child = command
-        .spawn()
-        .map_err(|e| failed(format!("could not start: {e}")))?;
-    let mut binary = None;
-    if let Some(stdout) = child.stdout.take() {
-        for message in Message::parse_stream(BufReader::new(stdout)) {
-            let message = message.map_err(|e| failed(format!("unreadable output: {e}")))?;
-            if let Message::CompilerArtifact(artifact) = message
-                && artifact.target.name == "warden"
-                && let Some(executable) = artifact.executable
-            {
-                binary = Some(executable);
-            }
-        }
-    }
-    let status = child
-        .wait()
-        .map_err(|e| failed(format!("could not wait for it: {e}")))?;
-    if !status.success() {
-        return Err(failed(format!("exited with {status}")));
-    }
-    binary.ok_or_else(|| failed("reported no `warden` executable".to_owned()))
+    process::build_warden(root, false).map_err(|e| DemoError::Build {
+        command: e.command,
+        problem: e.problem,
+    })
 }
 
 /// Copies a project tree, leaving out Python and Warden caches; symlinks stay symlinks (never

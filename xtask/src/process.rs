@@ -2,11 +2,12 @@
 //! command that must succeed.
 
 use std::ffi::OsString;
-use std::io;
+use std::io::{self, BufReader};
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
-use camino::Utf8Path;
+use camino::{Utf8Path, Utf8PathBuf};
+use cargo_metadata::Message;
 
 /// A `cargo` command in the workspace root, using the same cargo binary (and so the same
 /// toolchain) that runs xtask: cargo sets `CARGO` for the programs it runs.
@@ -67,6 +68,61 @@ pub(crate) fn succeed(command: &mut Command) -> Result<(), Unsuccessful> {
             status: status.to_string(),
         })
     }
+}
+
+/// Why building `warden` failed: the command as [`describe`] writes it, and what went wrong.
+#[derive(Debug)]
+pub(crate) struct BuildFailed {
+    pub(crate) command: String,
+    pub(crate) problem: String,
+}
+
+/// Builds the `warden` binary (in release mode when `release`) and returns its path as cargo
+/// reports it, so the target directory may be anywhere.
+pub(crate) fn build_warden(root: &Utf8Path, release: bool) -> Result<Utf8PathBuf, BuildFailed> {
+    let mut command = cargo(root);
+    command.arg("build");
+    if release {
+        command.arg("--release");
+    }
+    command
+        .args([
+            "--package",
+            "warden-cli",
+            "--bin",
+            "warden",
+            "--quiet",
+            "--message-format=json-render-diagnostics",
+        ])
+        .stdout(Stdio::piped());
+    let described = describe(&command);
+    let failed = |problem: String| BuildFailed {
+        command: described.clone(),
+        problem,
+    };
+    println!("==> building warden: {described}");
+    let mut child = command
+        .spawn()
+        .map_err(|e| failed(format!("could not start: {e}")))?;
+    let mut binary = None;
+    if let Some(stdout) = child.stdout.take() {
+        for message in Message::parse_stream(BufReader::new(stdout)) {
+            let message = message.map_err(|e| failed(format!("unreadable output: {e}")))?;
+            if let Message::CompilerArtifact(artifact) = message
+                && artifact.target.name == "warden"
+                && let Some(executable) = artifact.executable
+            {
+                binary = Some(executable);
+            }
+        }
+    }
+    let status = child
+        .wait()
+        .map_err(|e| failed(format!("could not wait for it: {e}")))?;
+    if !status.success() {
+        return Err(failed(format!("exited with {status}")));
+    }
+    binary.ok_or_else(|| failed("reported no `warden` executable".to_owned()))
 }
 
 fn quote(word: &str) -> String {
