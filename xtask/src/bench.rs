@@ -494,10 +494,26 @@ fn shown(argv: &[String], root: &Utf8Path, report: &Utf8Path) -> String {
     words.join(" ")
 }
 
-/// Python's switches that Warden sets for every run: no bytecode written (nothing lands in the
-/// tree under test, so pytest re-compiles each test module's rewritten assertions every run)
-/// and unbuffered output (what a test printed before a kill is not lost).
-const WARDEN_PYTHON_ENV: [&str; 2] = ["PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED"];
+/// Python's switches that Warden may set for a run, removed from the default environment.
+const WARDEN_PYTHON_ENV: [&str; 3] = [
+    "PYTHONDONTWRITEBYTECODE",
+    "PYTHONPYCACHEPREFIX",
+    "PYTHONUNBUFFERED",
+];
+
+/// Python's switches as `warden verify` sets them in `root`: bytecode in Warden's cache under
+/// the root (`Mission::runner_for`: `.warden/pycache`, Python's tree in its `bytecode`
+/// directory), never in the tree, and unbuffered output (what a test printed before a kill is
+/// not lost).
+fn warden_python_env(root: &Utf8Path) -> [(&'static str, String); 2] {
+    [
+        (
+            "PYTHONPYCACHEPREFIX",
+            root.join(".warden/pycache/bytecode").into_string(),
+        ),
+        ("PYTHONUNBUFFERED", "1".to_owned()),
+    ]
+}
 
 /// The environment of a bare pytest run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -505,8 +521,9 @@ enum BareEnv {
     /// The caller's, without [`WARDEN_PYTHON_ENV`]: pytest as a person runs it, writing and
     /// reusing bytecode caches.
     Default,
-    /// Warden's: the base variables Warden passes, plus [`WARDEN_PYTHON_ENV`]. The difference
-    /// from Warden is then Warden's own work alone.
+    /// Warden's: the base variables Warden passes, plus [`warden_python_env`] (the cache as a
+    /// plain prefix, without Warden's checks of it). The difference from Warden is then
+    /// Warden's own work alone.
     Warden,
 }
 
@@ -624,9 +641,7 @@ impl Contenders<'_> {
                             ["PATH", "HOME", "LANG", "TMPDIR"].contains(&n) || n.starts_with("LC_")
                         })
                     }));
-                for name in WARDEN_PYTHON_ENV {
-                    command.env(name, "1");
-                }
+                command.envs(warden_python_env(root));
             }
         }
         let described = describe(&command);
@@ -1019,10 +1034,11 @@ impl Report {
             out,
             "\nThe bare pytest command is Warden's own (from its debug log), each contender in \
              its own copy of the project: `{}`. It runs in the default environment (bytecode \
-             caches written and reused, as a person runs pytest) and in Warden's (the base \
-             variables, `PYTHONDONTWRITEBYTECODE=1`: nothing is written into the tree, so \
-             pytest re-compiles every test module's rewritten assertions on every run; and \
-             `PYTHONUNBUFFERED=1`). The naive runner is `xtask/bench/naive_runner.py` \
+             caches written into the tree's `__pycache__` and reused, as a person runs \
+             pytest) and in Warden's (the base variables, `PYTHONPYCACHEPREFIX` naming a \
+             cache under `.warden/` as a plain prefix, without the checks Warden makes of it \
+             before and after each run, and `PYTHONUNBUFFERED=1`). Every contender is warmed \
+             up once, so each round finds its bytecode cached. The naive runner is `xtask/bench/naive_runner.py` \
              (`subprocess.run(capture_output=True)`, then the last 50 KiB kept). The parser's \
              floors walk the same bytes: every line found with `memchr` (SIMD), and \
              `split(|b| *b == b'\\n').count()` from the standard library. Reproduce with \

@@ -111,6 +111,8 @@ pub use ledger::{
     ChainReport, Entries, Ledger, LedgerEntry, LedgerError, LedgerHistory, LedgerHistoryIter,
     Tamper,
 };
-pub use mission::{MAX_RERUN_TESTS, Mission, MissionError, Verification, VerifyRequest};
+pub use mission::{
+    BYTECODE_CACHE_PATH, MAX_RERUN_TESTS, Mission, MissionError, Verification, VerifyRequest,
+};
 pub use report::exit_code_for;
 pub use stats::{ClassCounts, FlakyTest, LedgerStats, StatusCounts, TestTime};

@@ -170,16 +170,27 @@ impl fmt::Debug for Mission {
     }
 }
 
+/// Where a mission's runner keeps Python's bytecode, under the root (Warden's own directory,
+/// which the fingerprint leaves out and the built-in policy protects from writes).
+pub const BYTECODE_CACHE_PATH: &str = ".warden/pycache";
+
 impl Mission {
-    /// A mission on `root` under `policy`: the real [`PytestRunner`], the policy's budget, and
-    /// the ledger at `.warden/ledger.jsonl` under the root.
+    /// The real runner as a mission uses it: bytecode cached in [`BYTECODE_CACHE_PATH`] under
+    /// `root` (see [`PytestRunner::with_bytecode_cache`]), so an unchanged module is not
+    /// re-compiled on every run and the tree's own `__pycache__` is never read.
+    pub fn runner_for(root: &Root) -> PytestRunner {
+        PytestRunner::new().with_bytecode_cache(root.path().join(BYTECODE_CACHE_PATH))
+    }
+
+    /// A mission on `root` under `policy`: the real runner ([`Mission::runner_for`]), the
+    /// policy's budget, and the ledger at `.warden/ledger.jsonl` under the root.
     pub fn new(root: Root, policy: Policy) -> Mission {
         let ledger = Ledger::new(root.path().as_std_path().join(DEFAULT_LEDGER_PATH));
         Mission {
             budget: MissionBudget::from_limits(policy.limits()),
+            runner: Arc::new(Mission::runner_for(&root)),
             root,
             policy,
-            runner: Arc::new(PytestRunner::new()),
             ledger: Some(ledger),
             mission_id: None,
             restored: false,

@@ -14,7 +14,6 @@ use std::sync::Arc;
 
 use warden_build_mission::ledger::DEFAULT_LEDGER_PATH;
 use warden_build_mission::{Ledger, LedgerError, Mission, MissionError, VerifyRequest};
-use warden_executor::PytestRunner;
 use warden_taxonomy::VerifyReport;
 
 use crate::cli::{GlobalArgs, VerifyArgs};
@@ -52,7 +51,7 @@ pub(crate) fn run(global: &GlobalArgs, args: &VerifyArgs) -> Result<ExitCode, Cl
     let history = History::open(&args.history, ledger.as_ref())?;
     let history_problem = history.problem();
 
-    let mut runner = PytestRunner::new();
+    let mut runner = Mission::runner_for(&context.root);
     if let Some(python) = &args.python {
         runner = runner.with_python(python.clone());
     }

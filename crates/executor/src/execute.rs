@@ -31,6 +31,7 @@ use tokio::process::Command;
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until, timeout};
 
+use crate::bytecode::Lease;
 use crate::capture::Capture;
 use crate::evidence::{RunEvidence, RunOutcome, millis};
 use crate::invocation::Invocation;
@@ -75,6 +76,23 @@ impl Feed for StderrScanner {
     }
 }
 
+/// The run's use of the bytecode cache in `dir`, or `None` (the run then writes no bytecode)
+/// when it cannot have it.
+async fn take_bytecode_cache(dir: Utf8PathBuf, root: Utf8PathBuf) -> Option<Lease> {
+    let taken = tokio::task::spawn_blocking(move || Lease::acquire(&dir, &root)).await;
+    match taken {
+        Ok(Ok(lease)) => Some(lease),
+        Ok(Err(reason)) => {
+            tracing::warn!(%reason, "running without the bytecode cache");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "running without the bytecode cache");
+            None
+        }
+    }
+}
+
 /// Runs `inv` to completion and returns its evidence. Never fails: problems are evidence.
 pub(crate) async fn execute(inv: &Invocation, progress: &watch::Sender<Progress>) -> RunEvidence {
     let scratch = match tempfile::Builder::new().prefix("warden-run-").tempdir() {
@@ -101,13 +119,21 @@ pub(crate) async fn execute(inv: &Invocation, progress: &watch::Sender<Progress>
             format!("the root {} is not a directory", inv.root),
         );
     }
+    let lease = match &inv.bytecode_cache {
+        Some(dir) => take_bytecode_cache(dir.clone(), inv.root.clone()).await,
+        None => None,
+    };
     let run_id = new_run_id();
     let mut command = Command::new(&argv[0]);
     command
         .args(&argv[1..])
         .current_dir(&inv.root)
         .env_clear()
-        .envs(inv.environment(std::env::vars_os(), &run_id))
+        .envs(inv.environment(
+            std::env::vars_os(),
+            &run_id,
+            lease.as_ref().map(Lease::prefix),
+        ))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -208,6 +234,10 @@ pub(crate) async fn execute(inv: &Invocation, progress: &watch::Sender<Progress>
     out.parser.finish();
     err.parser.finish();
     drop(child);
+    if let Some(lease) = lease {
+        // Every process Warden could reach is gone: what the run compiled can be judged.
+        let _ = tokio::task::spawn_blocking(move || lease.finish()).await;
+    }
 
     let root = inv.root.clone();
     let report = tokio::task::spawn_blocking(move || junit::read_report(&report_path, &root))

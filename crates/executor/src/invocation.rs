@@ -27,9 +27,10 @@
 //! code or options into Python or pytest (`PYTHON*`, `PYTEST_*`, `LD_*`, `DYLD_*`, `WARDEN_*`,
 //! `BASH_ENV`, `ENV`, ...: the governance's [`reserved_env`] rule, the same that refuses them
 //! in a policy), which never pass even if a caller lists them. Warden adds
-//! `PYTHONDONTWRITEBYTECODE=1` (no `__pycache__` in the tree: the code fingerprint hashes it),
-//! `PYTHONUNBUFFERED=1` (what pytest printed before a kill is not lost in a buffer) and the run
-//! marker that lets Warden find processes that leave the process group.
+//! `PYTHONPYCACHEPREFIX=<cache>` when the runner has a bytecode cache (see [`crate::bytecode`])
+//! and `PYTHONDONTWRITEBYTECODE=1` when it has none (either way no `__pycache__` is written into
+//! the tree), `PYTHONUNBUFFERED=1` (what pytest printed before a kill is not lost in a buffer)
+//! and the run marker that lets Warden find processes that leave the process group.
 
 use std::ffi::OsString;
 use std::time::Duration;
@@ -67,6 +68,8 @@ pub(crate) struct Invocation {
     pub(crate) grace: Duration,
     /// Bytes kept of each output stream.
     pub(crate) output_cap: usize,
+    /// The bytecode cache directory, if the runner has one (see [`crate::bytecode`]).
+    pub(crate) bytecode_cache: Option<Utf8PathBuf>,
 }
 
 impl Invocation {
@@ -110,18 +113,23 @@ impl Invocation {
         argv
     }
 
-    /// The child's whole environment, drawn from `parent` (Warden's own environment).
+    /// The child's whole environment, drawn from `parent` (Warden's own environment), with
+    /// bytecode going to `bytecode_prefix` when the run holds a cache, else nowhere.
     pub(crate) fn environment(
         &self,
         parent: impl IntoIterator<Item = (OsString, OsString)>,
         run_id: &str,
+        bytecode_prefix: Option<&Utf8Path>,
     ) -> Vec<(OsString, OsString)> {
         let mut env: Vec<(OsString, OsString)> = parent
             .into_iter()
             .filter(|(name, _)| name.to_str().is_some_and(|n| self.passes(n)))
             .collect();
+        env.push(match bytecode_prefix {
+            Some(prefix) => ("PYTHONPYCACHEPREFIX".into(), prefix.as_str().into()),
+            None => ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
+        });
         env.extend([
-            ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
             ("PYTHONUNBUFFERED".into(), "1".into()),
             (RUN_MARKER_VAR.into(), run_id.into()),
         ]);
@@ -186,6 +194,7 @@ mod tests {
             deadline: Duration::from_secs(300),
             grace: Duration::from_secs(5),
             output_cap: 51_200,
+            bytecode_cache: None,
         }
     }
 
@@ -270,7 +279,7 @@ mod tests {
             ("COV_CORE_SOURCE", "/evil"),
         ]
         .map(|(k, v)| (OsString::from(k), OsString::from(v)));
-        let env = invocation().environment(parent, "abc");
+        let env = invocation().environment(parent, "abc", None);
         let names: Vec<&str> = env.iter().map(|(k, _)| k.to_str().unwrap()).collect();
         assert_eq!(
             names,
@@ -310,7 +319,7 @@ mod tests {
         inv.env_allow = names.iter().map(|n| n.to_string()).collect();
         let parent = names.map(|n| (OsString::from(n), OsString::from("x")));
         let passed: Vec<String> = inv
-            .environment(parent, "abc")
+            .environment(parent, "abc", None)
             .into_iter()
             .map(|(k, _)| k.into_string().unwrap())
             .filter(|k| names.contains(&k.as_str()))

@@ -14,7 +14,10 @@
 //!   policy refuses), a JUnit report into a private temporary directory, `--color=no -rA -v`,
 //!   then `--` and the targets. The environment is an allowlist (`PATH`, `HOME`, `LANG`, `LC_*`,
 //!   `TMPDIR`, the policy's `env_allow`); names that inject code or options (`PYTHON*`,
-//!   `PYTEST_*`, `LD_*`, ...) never pass, and no bytecode is written into the tree.
+//!   `PYTEST_*`, `LD_*`, ...) never pass, and no bytecode is written into the tree: with
+//!   [`PytestRunner::with_bytecode_cache`] it goes to a cache outside it, where Warden deletes
+//!   any module whose source may have changed before each run (the tree's own `__pycache__`
+//!   is then never read either); without, none is written.
 //! - **Deadline and process tree**: the child leads its own process group. At the deadline the
 //!   group gets SIGTERM, then SIGKILL after the policy's grace period. When the main process
 //!   has exited, anything left in the group, or marked as the run's outside it (it left the
@@ -65,6 +68,7 @@
 //! ```
 
 mod budget;
+mod bytecode;
 mod capture;
 mod evidence;
 mod execute;

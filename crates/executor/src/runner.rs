@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use camino::Utf8PathBuf;
 use tokio::sync::watch;
 use warden_governance_api::{Authorized, Limits};
 
@@ -44,6 +45,7 @@ pub trait Runner: Send + Sync {
 #[derive(Debug)]
 pub struct PytestRunner {
     python: Option<String>,
+    bytecode_cache: Option<Utf8PathBuf>,
     progress: watch::Sender<Progress>,
 }
 
@@ -58,6 +60,7 @@ impl PytestRunner {
     pub fn new() -> Self {
         PytestRunner {
             python: None,
+            bytecode_cache: None,
             progress: watch::Sender::new(Progress::default()),
         }
     }
@@ -66,6 +69,17 @@ impl PytestRunner {
     /// operator's word).
     pub fn with_python(mut self, python: impl Into<String>) -> Self {
         self.python = Some(python.into());
+        self
+    }
+
+    /// Keeps Python's bytecode in `dir` (an absolute directory without symbolic links, created
+    /// if missing) instead of compiling every module on every run; without it nothing is
+    /// cached. Bytecode is never written into the tree, `__pycache__` directories there are
+    /// ignored, and cached bytecode whose source may have changed is deleted before each run,
+    /// so a cached module is always the source's own (see the crate docs). One run uses the
+    /// cache at a time; another that starts meanwhile runs uncached.
+    pub fn with_bytecode_cache(mut self, dir: impl Into<Utf8PathBuf>) -> Self {
+        self.bytecode_cache = Some(dir.into());
         self
     }
 
@@ -101,6 +115,7 @@ impl PytestRunner {
             deadline: deadline.min(limits.timeout),
             grace: limits.grace,
             output_cap: limits.output_cap_bytes,
+            bytecode_cache: self.bytecode_cache.clone(),
         }
     }
 }
