@@ -153,12 +153,12 @@ pub fn fingerprint(root: &Path, options: &FingerprintOptions) -> Result<String, 
                     root = %root.display(),
                     "git is not installed; fingerprinting by walking the tree"
                 );
-                walk(&root)?
+                walk(&root, &excluded)?
             }
             Err(GitListing::Failed(e)) => return Err(e),
         }
     } else {
-        walk(&root)?
+        walk(&root, &excluded)?
     };
     let paths: BTreeSet<PathBuf> = listed
         .into_iter()
@@ -290,6 +290,9 @@ fn git_files(root: &Path, deadline: Duration) -> Result<Vec<PathBuf>, GitListing
             "--others",
             "--exclude-standard",
         ])
+        // Not even listed, so git does not walk Warden's directory (its bytecode cache holds
+        // hundreds of files).
+        .args(["--", ".", &format!(":(exclude){WARDEN_DIR}")])
         .current_dir(root)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -380,8 +383,9 @@ fn git_files(root: &Path, deadline: Duration) -> Result<Vec<PathBuf>, GitListing
 }
 
 /// Every non-directory entry under `root` (root-relative), not following links, skipping
-/// [`WALK_SKIPPED_DIRS`] and [`ALWAYS_SKIPPED_DIRS`].
-fn walk(root: &Path) -> Result<Vec<PathBuf>, FingerprintError> {
+/// [`WALK_SKIPPED_DIRS`], [`ALWAYS_SKIPPED_DIRS`] and the `excluded` paths (never entered: they
+/// can be large, like Warden's bytecode cache).
+fn walk(root: &Path, excluded: &[PathBuf]) -> Result<Vec<PathBuf>, FingerprintError> {
     let mut files = Vec::new();
     let mut pending = vec![PathBuf::new()];
     while let Some(dir) = pending.pop() {
@@ -398,7 +402,8 @@ fn walk(root: &Path) -> Result<Vec<PathBuf>, FingerprintError> {
                 let skipped = WALK_SKIPPED_DIRS
                     .iter()
                     .chain(ALWAYS_SKIPPED_DIRS)
-                    .any(|d| name == OsStr::new(d));
+                    .any(|d| name == OsStr::new(d))
+                    || excluded.iter().any(|ex| rel.starts_with(ex));
                 if !skipped {
                     pending.push(rel);
                 }
