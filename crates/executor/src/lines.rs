@@ -7,8 +7,8 @@
 //! reason for an interruption, and the test that has started but not finished (the test that
 //! was running when a deadline hit).
 //!
-//! It is built for throughput (it sees every byte a run prints, at gigabytes per second): each
-//! chunk is checked for UTF-8 once, lines are handed on in place, most lines (test output,
+//! It is built for throughput (it sees every byte a run prints, at gigabytes per second): lines
+//! are handed on in place and decoded only when parsed in full, most lines (test output,
 //! tracebacks) are dismissed after a few byte comparisons, and a result line allocates only
 //! when it names a test not seen before.
 //!
@@ -34,6 +34,7 @@
 //! ```
 
 use std::borrow::Cow;
+use std::cell::{Cell, OnceCell};
 use std::collections::HashMap;
 
 use camino::{Utf8Path, Utf8PathBuf};
@@ -61,26 +62,57 @@ pub(crate) struct LineSplitter {
     overlong: bool,
 }
 
-/// One line from a [`LineSplitter`]: its bytes, and the same as text when they are already
-/// known to be valid UTF-8 (the splitter checks each chunk in one pass, which is much quicker
-/// than line by line).
+/// One line from a [`LineSplitter`], as bytes (most lines are dismissed or read without
+/// being decoded), and the chunk it came in, when it lies in one.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Line<'a> {
     pub(crate) bytes: &'a [u8],
-    text: Option<&'a str>,
+    chunk: Option<Chunk<'a>>,
+}
+
+/// A chunk fed to a [`LineSplitter`], with what is known of it as text.
+#[derive(Debug, Clone, Copy)]
+struct Chunk<'a> {
+    bytes: &'a [u8],
+    text: &'a ChunkText<'a>,
+    /// Where the line starts in it.
+    start: usize,
+}
+
+/// Checking a whole chunk for UTF-8 in one pass is much quicker per byte than line by line,
+/// but a waste when few of its lines are decoded (most lines are not): lines are decoded one
+/// by one until they add up to an eighth of their chunk, and then the chunk is, once.
+#[derive(Debug, Default)]
+struct ChunkText<'a> {
+    /// The chunk's longest valid UTF-8 prefix (a line end is always a character boundary).
+    whole: OnceCell<&'a str>,
+    /// Bytes decoded line by line so far.
+    by_line: Cell<usize>,
 }
 
 impl<'a> Line<'a> {
     fn new(bytes: &'a [u8]) -> Self {
-        Line { bytes, text: None }
+        Line { bytes, chunk: None }
     }
 
     /// The line as text, invalid UTF-8 replaced.
     pub(crate) fn text(&self) -> Cow<'a, str> {
-        match self.text {
-            Some(text) => Cow::Borrowed(text),
-            None => String::from_utf8_lossy(self.bytes),
+        if let Some(Chunk { bytes, text, start }) = self.chunk {
+            let whole = match text.whole.get() {
+                Some(whole) => Some(*whole),
+                None if text.by_line.get() >= bytes.len() / 8 => {
+                    Some(*text.whole.get_or_init(|| valid_prefix(bytes)))
+                }
+                None => {
+                    text.by_line.set(text.by_line.get() + self.bytes.len());
+                    None
+                }
+            };
+            if let Some(line) = whole.and_then(|whole| whole.get(start..start + self.bytes.len())) {
+                return Cow::Borrowed(line);
+            }
         }
+        String::from_utf8_lossy(self.bytes)
     }
 }
 
@@ -99,16 +131,18 @@ impl LineSplitter {
             self.overlong = false;
             bytes = &bytes[end + 1..];
         }
-        // Lines within the chunk are handed on in place, without copying, as text where the
-        // chunk is valid UTF-8 (a line end is always a character boundary).
-        let text = valid_prefix(bytes);
+        // Lines within the chunk are handed on in place, without copying.
+        let text = ChunkText::default();
         let mut start = 0;
         for end in memchr::memchr_iter(b'\n', bytes) {
             let cut = start + (end - start).min(MAX_LINE_BYTES);
-            let line = strip_cr(&bytes[start..cut]);
             on_line(Line {
-                bytes: line,
-                text: text.get(start..start + line.len()),
+                bytes: strip_cr(&bytes[start..cut]),
+                chunk: Some(Chunk {
+                    bytes,
+                    text: &text,
+                    start,
+                }),
             });
             start = end + 1;
         }
@@ -1407,6 +1441,32 @@ FAILED runtime/tests/test_a.py::test_fail - AssertionError: boom
         }
         s.finish(|l| lines.push(l.text().into_owned()));
         assert_eq!(lines, ["café", "bad \u{fffd}", "ok", "✓", "end"]);
+    }
+
+    #[test]
+    fn lines_decode_alike_one_by_one_and_with_their_chunk() {
+        // Enough lines that the first are decoded one by one and the rest with their chunk,
+        // whose valid prefix ends at an invalid byte part way.
+        let mut chunk = Vec::new();
+        for i in 0..200 {
+            chunk.extend(format!("line {i} é ").as_bytes());
+            if i == 150 {
+                chunk.push(0xff);
+            }
+            chunk.push(b'\n');
+        }
+        let mut decoded = Vec::new();
+        LineSplitter::default().feed(&chunk, |l| {
+            decoded.push((
+                l.text().into_owned(),
+                String::from_utf8_lossy(l.bytes).into_owned(),
+            ));
+        });
+        assert_eq!(decoded.len(), 200);
+        for (text, lossy) in &decoded {
+            assert_eq!(text, lossy);
+        }
+        assert!(decoded[150].0.ends_with('\u{fffd}'));
     }
 
     #[test]
