@@ -9,7 +9,8 @@
 //!
 //! It is built for throughput (it sees every byte a run prints, at gigabytes per second): lines
 //! are handed on in place and decoded only when parsed in full, most lines (test output,
-//! tracebacks) are dismissed after a few byte comparisons, and a result line allocates only
+//! tracebacks) are dismissed after a few byte comparisons, a result line about the test
+//! expected next is matched against its record as bytes, and a result line allocates only
 //! when it names a test not seen before.
 //!
 //! It is section-aware: result lines count only in the progress section (after `test session
@@ -217,11 +218,17 @@ struct State {
     tests: Vec<TestResult>,
     index: HashMap<String, usize, foldhash::fast::RandomState>,
     /// The record the next result is likely about: pytest reports tests in the order they ran,
-    /// in the progress lines and again in the short summary, so this usually saves a lookup.
+    /// in the progress lines and again in the short summary, so this usually saves a lookup,
+    /// and lets the fast path compare a line with just this record.
     next_hint: usize,
-    /// Per record: whether a line naming exactly its node id reads back as it (a node id with
-    /// `::` and no space outside brackets), so the short summary can skip parsing it again.
+    /// Per record: whether its node id, followed by a space, reads back as exactly itself (it
+    /// has `::`, no space outside brackets and no bracket left open), so that a result line
+    /// naming it can take a fast path that does not search for the node id's end.
     reads_back: Vec<bool>,
+    /// Whether the fast paths are taken; tests turn them off to check them against the full
+    /// parse.
+    #[cfg(test)]
+    fast_paths: bool,
     tests_omitted: u64,
     running: Option<String>,
     summary: Option<TestCounts>,
@@ -253,6 +260,8 @@ impl LineParser {
                 index: HashMap::default(),
                 next_hint: 0,
                 reads_back: Vec::new(),
+                #[cfg(test)]
+                fast_paths: true,
                 tests_omitted: 0,
                 running: None,
                 summary: None,
@@ -359,6 +368,61 @@ impl LineParser {
 
 impl State {
     fn on_line(&mut self, line: Line<'_>) {
+        #[cfg(test)]
+        let fast_paths = self.fast_paths;
+        #[cfg(not(test))]
+        let fast_paths = true;
+        if !(fast_paths && self.on_expected_result_line(line.bytes)) {
+            self.on_other_line(line);
+        }
+    }
+
+    /// The fast path for most lines of a big run: a result line in its common form
+    /// (`nodeid PASSED      [ 50%]` in the progress section, `PASSED nodeid` in the short
+    /// summary) about the test expected next, as pytest reports tests in the same order in
+    /// both, and the short summary repeats the progress lines. Compared with that test's node
+    /// id where it reads back (see `reads_back`), the line needs neither decoding nor a search
+    /// for the node id's end. Returns whether it handled the line; if not, the full parse
+    /// does, and for every line this handles the full parse would do the same.
+    fn on_expected_result_line(&mut self, line: &[u8]) -> bool {
+        let hint = self.next_hint;
+        let (Some(test), Some(true)) = (self.tests.get(hint), self.reads_back.get(hint)) else {
+            return false;
+        };
+        let nodeid = test.nodeid.as_bytes();
+        match self.section {
+            Section::Progress => {
+                let Some(outcome) = plain_progress_outcome(line, nodeid) else {
+                    return false;
+                };
+                self.running = None;
+                self.finished += 1;
+                if outcome.is_failure() {
+                    self.failures += 1;
+                }
+                self.update(hint, outcome, None, true);
+            }
+            Section::ShortSummary => {
+                let Some((outcome, rest)) = strip_outcome_word(line) else {
+                    return false;
+                };
+                if outcome == TestOutcome::Skipped
+                    || !rest
+                        .strip_prefix(b" ")
+                        .is_some_and(|rest| same_bytes(rest, nodeid))
+                {
+                    return false;
+                }
+                self.update(hint, outcome, None, false);
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    /// Kept out of [`State::on_line`], so that the fast path stays small.
+    #[inline(never)]
+    fn on_other_line(&mut self, line: Line<'_>) {
         if self.may_matter(line.bytes) {
             self.on_text_line(&line.text());
         }
@@ -512,12 +576,6 @@ impl State {
             // `SKIPPED [n] path:line: reason` names a location, not a test.
             return;
         }
-        // Usually the line names, and only names, the test after the last one seen.
-        let hint = self.next_hint;
-        if self.reads_back.get(hint) == Some(&true) && self.tests[hint].nodeid == rest {
-            self.update(hint, outcome, None, false);
-            return;
-        }
         let Some(end) = nodeid_end(rest) else {
             return;
         };
@@ -568,9 +626,7 @@ impl State {
         }
         self.index.insert(nodeid.to_owned(), self.tests.len());
         self.next_hint = self.tests.len() + 1;
-        self.reads_back.push(
-            nodeid_end(nodeid) == Some(nodeid.len()) && contains_double_colon(nodeid.as_bytes()),
-        );
+        self.reads_back.push(reads_back(nodeid));
         self.tests.push(TestResult {
             nodeid: nodeid.to_owned(),
             outcome,
@@ -580,6 +636,7 @@ impl State {
     }
 
     /// Records a result for the known test `i` (see [`State::record`]).
+    #[inline(always)]
     fn update(
         &mut self,
         i: usize,
@@ -712,6 +769,90 @@ fn strip_progress_suffix(line: &str) -> Option<&str> {
     is_progress.then(|| trim_end(&line[..inner_start]))
 }
 
+/// The outcome of `line` if it is pytest's progress line for `nodeid` in its common form:
+/// `nodeid PASSED      [ 50%]`.
+///
+/// Where `nodeid` [reads back](reads_back), [`parse_progress_line`] reads the same from the
+/// line as text (this node id, this outcome, no reason). A line in any other form (with tabs
+/// or Unicode spaces, a reason, xdist's prefix, ...) gives `None`, for the full parse.
+#[inline(always)]
+fn plain_progress_outcome(line: &[u8], nodeid: &[u8]) -> Option<TestOutcome> {
+    if line.starts_with(b"[gw") {
+        return None;
+    }
+    let (start, rest) = line.split_at_checked(nodeid.len())?;
+    if !same_bytes(start, nodeid) {
+        return None;
+    }
+    // Only a space ends the node id (not a tab); more may follow.
+    let rest = rest.strip_prefix(b" ")?;
+    let spaces = rest.iter().take_while(|b| **b == b' ').count();
+    let (outcome, rest) = strip_outcome_word(&rest[spaces..])?;
+    // pytest ends the line with the indicator (a `\r` before the `\n` is already gone), the
+    // percentage right-aligned in three places: `[  5%]`, `[ 50%]`, `[100%]`.
+    let (padding, [b'[', hundreds, tens, ones, b'%', b']']) = rest.split_last_chunk::<6>()? else {
+        return None;
+    };
+    let percentage = ones.is_ascii_digit()
+        && (tens.is_ascii_digit() || (*tens == b' ' && *hundreds == b' '))
+        && (hundreds.is_ascii_digit() || *hundreds == b' ');
+    (percentage && all_spaces(padding)).then_some(outcome)
+}
+
+/// Whether `bytes` are all spaces: compared eight at a time, as pytest pads its progress lines
+/// with runs of them.
+#[inline(always)]
+fn all_spaces(bytes: &[u8]) -> bool {
+    let (eights, rest) = bytes.as_chunks::<8>();
+    let tail_spaces = match bytes.last_chunk::<8>() {
+        // The last eight bytes (overlapping those already compared) cover the rest.
+        Some(last) => *last == [b' '; 8],
+        None => rest.iter().all(|b| *b == b' '),
+    };
+    eights.iter().all(|eight| *eight == [b' '; 8]) && tail_spaces
+}
+
+/// `a == b`, inlined: for strings as short as node ids a call to `memcmp` costs more than
+/// the comparison.
+#[inline(always)]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let (mut x, mut y) = (a, b);
+    while let (Some((x16, x_rest)), Some((y16, y_rest))) =
+        (x.split_first_chunk::<16>(), y.split_first_chunk::<16>())
+    {
+        if x16 != y16 {
+            return false;
+        }
+        (x, y) = (x_rest, y_rest);
+    }
+    // The last bytes, as one more block of sixteen (overlapping) where the strings have one.
+    match (a.last_chunk::<16>(), b.last_chunk::<16>()) {
+        (Some(a16), Some(b16)) => a16 == b16,
+        _ => x == y,
+    }
+}
+
+/// The outcome word `bytes` start with, and the bytes after it: [`outcome_word`] for a word
+/// that ends where the bytes given it end.
+#[inline(always)]
+fn strip_outcome_word(bytes: &[u8]) -> Option<(TestOutcome, &[u8])> {
+    // Chosen by the first four letters, then compared whole; literals, as a comparison of
+    // known length is a few instructions, not a call.
+    let (outcome, rest) = match bytes.first_chunk::<4>()? {
+        b"PASS" => (TestOutcome::Passed, bytes.strip_prefix(b"PASSED")),
+        b"FAIL" => (TestOutcome::Failed, bytes.strip_prefix(b"FAILED")),
+        b"ERRO" => (TestOutcome::Error, bytes.strip_prefix(b"ERROR")),
+        b"SKIP" => (TestOutcome::Skipped, bytes.strip_prefix(b"SKIPPED")),
+        b"XFAI" => (TestOutcome::Xfailed, bytes.strip_prefix(b"XFAIL")),
+        b"XPAS" => (TestOutcome::Xpassed, bytes.strip_prefix(b"XPASS")),
+        _ => return None,
+    };
+    Some((outcome, rest?))
+}
+
 /// `PASSED`, `SKIPPED (reason)`, ... at the start of `rest`.
 fn leading_outcome(rest: &str) -> Option<(TestOutcome, Option<&str>)> {
     let (word, after) = match split_at_space(rest) {
@@ -737,20 +878,37 @@ fn trailing_outcome(text: &str) -> Option<TestOutcome> {
 /// The end of the node id that starts `text`: the first space outside `[...]` parameter
 /// brackets (parameter ids may contain spaces), or the end of `text`.
 fn nodeid_end(text: &str) -> Option<usize> {
-    // Byte offsets are char boundaries here: these are ASCII, and UTF-8 never reuses them. The
-    // portable (word-at-a-time) search wins on strings this short: no dispatch, inlined.
-    let bytes = text.as_bytes();
+    match first_space_outside_brackets(text.as_bytes()) {
+        Ok(space) => (space > 0).then_some(space),
+        Err(_) => (!text.is_empty()).then_some(text.len()),
+    }
+}
+
+/// Where the first space outside `[...]` brackets is, or else how many brackets the bytes
+/// leave open. Byte offsets are char boundaries in UTF-8 text: these bytes are ASCII, which
+/// UTF-8 never reuses.
+fn first_space_outside_brackets(bytes: &[u8]) -> Result<usize, usize> {
+    // The portable (word-at-a-time) search wins on strings this short: no dispatch, inlined.
     let specials = memchr::arch::all::memchr::Three::new(b' ', b'[', b']');
     let mut depth = 0usize;
     for i in specials.iter(bytes) {
         match bytes[i] {
             b'[' => depth += 1,
             b']' => depth = depth.saturating_sub(1),
-            b' ' if depth == 0 => return (i > 0).then_some(i),
+            b' ' if depth == 0 => return Ok(i),
             _ => {}
         }
     }
-    (!text.is_empty()).then_some(text.len())
+    Err(depth)
+}
+
+/// Whether `nodeid` is a test's (with `::`) and reads back as itself from a line that names
+/// it followed by a space: [`nodeid_end`] stops right after it, as no space outside brackets
+/// comes before and no bracket is left open.
+fn reads_back(nodeid: &str) -> bool {
+    !nodeid.is_empty()
+        && first_space_outside_brackets(nodeid.as_bytes()) == Err(0)
+        && contains_double_colon(nodeid.as_bytes())
 }
 
 /// Whether `bytes` contain `::` (a node id's separator). A searcher built once beats a scan
@@ -1519,6 +1677,235 @@ FAILED runtime/tests/test_a.py::test_fail - AssertionError: boom
         );
     }
 
+    /// Everything a parser reports, to compare two parsers.
+    fn report(p: &LineParser) -> String {
+        format!(
+            "{:?}",
+            (
+                p.tests(),
+                p.tests_omitted(),
+                p.summary(),
+                p.running_test(),
+                p.collected(),
+                (p.finished_count(), p.failure_count(), p.session_started()),
+                p.collection_errors(),
+                p.interruption(),
+                p.internal_error(),
+            )
+        )
+    }
+
+    /// Parses `stream` in chunks of `chunk` bytes with and without the fast paths, and checks
+    /// that both report the same, as far as it goes after every chunk, in full at the end.
+    fn assert_fast_paths_agree(stream: &[u8], chunk: usize) {
+        let mut fast = LineParser::new();
+        let mut full = LineParser::new();
+        full.state.fast_paths = false;
+        let so_far = |p: &LineParser| {
+            let last = p.tests().last().map(|t| (&t.nodeid, t.outcome, &t.message));
+            let counts = (p.tests().len(), p.finished_count(), p.failure_count());
+            format!("{:?}", (p.running_test(), counts, last))
+        };
+        for (i, piece) in stream.chunks(chunk).enumerate() {
+            fast.feed(piece);
+            full.feed(piece);
+            assert_eq!(
+                so_far(&fast),
+                so_far(&full),
+                "after chunk {i} of {chunk} bytes"
+            );
+        }
+        fast.finish();
+        full.finish();
+        assert_eq!(report(&fast), report(&full), "at the end");
+    }
+
+    /// Node ids a line reads back wrongly if the fast path gets them wrong: spaces, `::`,
+    /// outcome words, `%` and brackets (balanced or not) in parameters, tabs, non-ASCII.
+    const TRICKY_IDS: [&str; 12] = [
+        "t/test_a.py::test_plain",
+        "t/test_a.py::test_p[a b]",
+        "t/test_a.py::test_p[c::d]",
+        "t/test_a.py::test_p[PASSED x]",
+        "t/test_a.py::test_p[x PASSED]",
+        "t/test_a.py::test_p[e[f]]",
+        "t/test_a.py::test_p[open",
+        "t/test_a.py::test_p[ 50%]",
+        "t/test_a.py::TestC::test_n[\tx]",
+        "t/test_a.py::test_é[ü ß]",
+        "[gw0]::test_odd",
+        "t/test_a.py",
+    ];
+
+    /// How many forms of result line [`result_line`] knows.
+    const KINDS: usize = 25;
+
+    /// One result line about `id`, in one of many forms (`kind`), most of them not the plain
+    /// form the fast paths take.
+    fn result_line(kind: usize, id: &str, word: &str, pad: usize, pct: u32) -> Vec<u8> {
+        let spaces = " ".repeat(pad);
+        let line = match kind % KINDS {
+            0..=5 => format!("{id} {word}{spaces}[{pct:>3}%]"),
+            6 => format!("{id} {word}{spaces}[{pct:>3}%]\r"),
+            7 => format!("{id}\t{word} [{pct:>3}%]"),
+            8 => format!("{id}  {word} (why (not)) [{pct:>3}%]"),
+            9 => format!("{id} {word} [{pct}/17]"),
+            10 => format!("[gw1] [{pct:>3}%] {word} {id}"),
+            11 => format!("{id} {word}{spaces}[{pct:>3}%]  "),
+            12 => format!("{id} "),
+            13 => format!("{id} {word}\u{2003}[{pct:>3}%]"),
+            14 => format!("output {word}{spaces}[{pct:>3}%]"),
+            15 => format!("{id} {word}[{pct:>3}%]"),
+            16 => format!("{id}{word} [{pct:>3}%]"),
+            17 => format!("{id} {word}    [{pct:>4}%]"),
+            18 => format!("{id} {word} [{pct:>3}% ]"),
+            19 => format!("{id} {word}{spaces} [{pct:>3}%]x"),
+            20 => format!("{id} {word}{}[ 50%]", " ".repeat(MAX_LINE_BYTES)),
+            21 => {
+                let mut bytes = format!("{id} {word} [{pct:>3}%]").into_bytes();
+                bytes.insert(id.len() / 2, 0xff);
+                return bytes;
+            }
+            22 => format!("{id} {word} PASSED{spaces}[{pct:>3}%]"),
+            23 => format!("{id} {word}{spaces}[{pct:>2}%]"),
+            _ => {
+                // Three places, one of them blank: ` 15`, `0 6`, `01 `.
+                let mut odd = format!("{pct:03}").into_bytes();
+                odd[pct as usize % 3] = b' ';
+                format!("{id} {word}{spaces}[{}%]", String::from_utf8_lossy(&odd))
+            }
+        };
+        line.into_bytes()
+    }
+
+    /// A short summary line about `id`, plain (`PASSED id`) or not.
+    fn summary_line(kind: usize, id: &str, word: &str) -> Vec<u8> {
+        match kind % 8 {
+            0..=3 => format!("{word} {id}"),
+            4 => format!("{word} {id} - AssertionError: no"),
+            5 => format!("{word} {id}\r"),
+            6 => format!("{word}  {id}"),
+            _ => format!("{word} {id} "),
+        }
+        .into_bytes()
+    }
+
+    /// A run in pytest's order, `rounds` times over (so later rounds name recorded tests):
+    /// progress lines, the short summary, the counts; `kinds` says the form of each line.
+    fn run_stream(ids: &[&str], kinds: &[(usize, usize, usize, u32)], rounds: usize) -> Vec<u8> {
+        let mut kinds = kinds.iter().cycle();
+        let mut out = Vec::new();
+        for _ in 0..rounds {
+            out.extend_from_slice(b"==== test session starts ====\ncollected 3 items\n\n");
+            for id in ids {
+                let &(kind, word, pad, pct) = kinds.next().unwrap();
+                out.extend(result_line(kind, id, OUTCOME_WORDS[word].0, pad, pct));
+                out.push(b'\n');
+            }
+            out.extend_from_slice(b"==== short test summary info ====\n");
+            for id in ids {
+                let &(kind, word, _, _) = kinds.next().unwrap();
+                out.extend(summary_line(kind, id, OUTCOME_WORDS[word].0));
+                out.push(b'\n');
+            }
+            out.extend_from_slice(b"==== 1 failed, 2 passed in 0.10s ====\n");
+        }
+        out
+    }
+
+    #[test]
+    fn the_fast_paths_take_plain_lines_of_ids_that_read_back() {
+        for id in TRICKY_IDS {
+            for (word, outcome) in OUTCOME_WORDS {
+                let line = format!("{id} {word}{}[  5%]", " ".repeat(13));
+                let fast = plain_progress_outcome(line.as_bytes(), id.as_bytes());
+                assert_eq!(fast, (!id.starts_with("[gw")).then_some(outcome), "{line}");
+                if reads_back(id) && !id.starts_with("[gw") {
+                    assert_eq!(
+                        parse_progress_line(&line),
+                        Some(Progress::Finished {
+                            nodeid: Some(id),
+                            outcome,
+                            reason: None
+                        }),
+                        "{line}"
+                    );
+                }
+            }
+        }
+        let reading_back: Vec<bool> = TRICKY_IDS.iter().map(|id| reads_back(id)).collect();
+        // Not: a bracket left open, no `::`.
+        assert_eq!(
+            reading_back,
+            [
+                true, true, true, true, true, true, false, true, true, true, true, false
+            ]
+        );
+        for (word, outcome) in OUTCOME_WORDS {
+            assert_eq!(
+                strip_outcome_word(format!("{word} x").as_bytes()),
+                Some((outcome, &b" x"[..]))
+            );
+            assert_eq!(strip_outcome_word(&word.as_bytes()[1..]), None);
+            assert_eq!(strip_outcome_word(&word.as_bytes()[..4]), None);
+        }
+    }
+
+    #[test]
+    fn the_fast_paths_agree_with_the_full_parse_on_tricky_lines() {
+        // Every form of line with every outcome word for every tricky node id, as the test
+        // expected next (recorded by the short summary, then the one after the test before),
+        // in one piece and cut every few bytes.
+        for id in TRICKY_IDS {
+            for kind in 0..KINDS {
+                for (word, _) in OUTCOME_WORDS {
+                    let mut stream = format!(
+                        "=== short test summary info ===\nPASSED a.py::before\nPASSED {id}\n\
+                         PASSED a.py::before\n=== test session starts ===\n"
+                    )
+                    .into_bytes();
+                    stream.extend(result_line(kind, id, word, kind, 7 * kind as u32));
+                    stream.extend(b"\n=== short test summary info ===\nPASSED a.py::before\n");
+                    stream.extend(summary_line(kind, id, word));
+                    stream.push(b'\n');
+                    for chunk in [stream.len(), 7] {
+                        assert_fast_paths_agree(&stream, chunk);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn plain_lines_about_the_next_test_take_the_fast_path() {
+        let mut p = LineParser::new();
+        p.feed(
+            b"=== test session starts ===
+a.py::t1 PASSED [ 50%]
+a.py::t2 PASSED [100%]
+",
+        );
+        p.feed(
+            b"=== short test summary info ===
+PASSED a.py::t1
+",
+        );
+        assert!(p.state.on_expected_result_line(b"XPASS a.py::t2"));
+        p.feed(
+            b"=== test session starts ===
+a.py::t1 PASSED [ 50%]
+",
+        );
+        assert!(
+            p.state
+                .on_expected_result_line(b"a.py::t2 FAILED    [100%]")
+        );
+        assert_eq!(
+            (p.tests()[1].outcome, p.finished_count(), p.failure_count()),
+            (TestOutcome::Failed, 4, 1)
+        );
+    }
+
     proptest! {
         #[test]
         fn any_bytes_in_any_chunks_never_panic(
@@ -1555,6 +1942,30 @@ FAILED runtime/tests/test_a.py::test_fail - AssertionError: boom
                 parse_progress_line(&line),
                 Some(Progress::Finished { nodeid: Some(&nodeid), outcome: outcome.1, reason: None })
             );
+        }
+
+        #[test]
+        fn the_fast_paths_agree_with_the_full_parse(
+            ids in prop::collection::vec(
+                prop_oneof![
+                    4 => "[a-z]{1,3}(/[a-z]{1,3})?\\.py::[A-Za-z_]{1,5}(::[a-z]{1,3})?",
+                    4 => "[a-z]{1,3}\\.py::t\\[[a-z0-9 :\\[\\]PASEDX%\t\u{e9}-]{0,8}\\]",
+                    1 => "[a-z]{1,3}\\.py::t[a-z :\\[\\]PASED\t]{0,8}",
+                    1 => prop::sample::select(TRICKY_IDS.to_vec()).prop_map(str::to_owned),
+                ],
+                1..6,
+            ),
+            kinds in prop::collection::vec((0usize..32, 0usize..6, 0usize..30, 0u32..=100), 1..40),
+            rounds in 1usize..4,
+            chunk in 1usize..300,
+        ) {
+            let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+            // Mostly plain lines, which the fast paths take.
+            let kinds: Vec<_> = kinds
+                .into_iter()
+                .map(|(kind, word, pad, pct)| (if kind >= KINDS { 0 } else { kind }, word, pad, pct))
+                .collect();
+            assert_fast_paths_agree(&run_stream(&ids, &kinds, rounds), chunk);
         }
     }
 }
