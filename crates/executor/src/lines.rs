@@ -10,8 +10,8 @@
 //! It is built for throughput (it sees every byte a run prints, at gigabytes per second): lines
 //! are handed on in place and decoded only when parsed in full, most lines (test output,
 //! tracebacks) are dismissed after a few byte comparisons, a result line about the test
-//! expected next is matched against its record as bytes, and a result line allocates only
-//! when it names a test not seen before.
+//! expected next is matched against its record as bytes (which also finds where the line
+//! ends), and a result line allocates only when it names a test not seen before.
 //!
 //! It is section-aware: result lines count only in the progress section (after `test session
 //! starts`) and in the short test summary, so a test's captured output, which pytest prints in
@@ -117,9 +117,33 @@ impl<'a> Line<'a> {
     }
 }
 
+/// What a [`LineSplitter`] hands lines to.
+pub(crate) trait LineSink {
+    /// Takes whole the line at the start of `rest` (what is left of a chunk), if it can tell
+    /// where the line ends without a search: returns the line's length with its `\n`, having
+    /// handled it as [`LineSink::on_line`] would have handled the line.
+    fn take_line(&mut self, _rest: &[u8]) -> Option<usize> {
+        None
+    }
+
+    /// Handles a line (without its `\n` or `\r\n`).
+    fn on_line(&mut self, line: Line<'_>);
+}
+
+impl<F: FnMut(Line<'_>)> LineSink for F {
+    fn on_line(&mut self, line: Line<'_>) {
+        self(line)
+    }
+}
+
 impl LineSplitter {
     /// Feeds bytes, calling `on_line` with every complete line (without its `\n` or `\r\n`).
-    pub(crate) fn feed(&mut self, mut bytes: &[u8], mut on_line: impl FnMut(Line<'_>)) {
+    pub(crate) fn feed(&mut self, bytes: &[u8], mut on_line: impl FnMut(Line<'_>)) {
+        self.feed_to(bytes, &mut on_line);
+    }
+
+    /// Feeds bytes to `sink`: every complete line, taken whole by the sink or handed on.
+    pub(crate) fn feed_to(&mut self, mut bytes: &[u8], sink: &mut impl LineSink) {
         if !self.pending.is_empty() || self.overlong {
             // The line begun in an earlier chunk ends here, if at all.
             let Some(end) = memchr::memchr(b'\n', bytes) else {
@@ -127,25 +151,31 @@ impl LineSplitter {
                 return;
             };
             self.append(&bytes[..end]);
-            on_line(Line::new(strip_cr(&self.pending)));
+            sink.on_line(Line::new(strip_cr(&self.pending)));
             self.pending.clear();
             self.overlong = false;
             bytes = &bytes[end + 1..];
         }
-        // Lines within the chunk are handed on in place, without copying.
+        // Lines within the chunk are taken whole or handed on in place, without copying.
         let text = ChunkText::default();
         let mut start = 0;
-        for end in memchr::memchr_iter(b'\n', bytes) {
-            let cut = start + (end - start).min(MAX_LINE_BYTES);
-            on_line(Line {
-                bytes: strip_cr(&bytes[start..cut]),
+        while let Some(rest) = bytes.get(start..).filter(|rest| !rest.is_empty()) {
+            if let Some(taken) = sink.take_line(rest) {
+                start += taken;
+                continue;
+            }
+            let Some(end) = memchr::memchr(b'\n', rest) else {
+                break;
+            };
+            sink.on_line(Line {
+                bytes: strip_cr(&rest[..end.min(MAX_LINE_BYTES)]),
                 chunk: Some(Chunk {
                     bytes,
                     text: &text,
                     start,
                 }),
             });
-            start = end + 1;
+            start += end + 1;
         }
         self.append(&bytes[start..]);
     }
@@ -286,7 +316,7 @@ impl LineParser {
     /// Feeds the next bytes of the stream, in chunks of any size.
     pub fn feed(&mut self, bytes: &[u8]) {
         let state = &mut self.state;
-        self.splitter.feed(bytes, |line| state.on_line(line));
+        self.splitter.feed_to(bytes, state);
         // pytest names a test (`nodeid `) before running it and ends the line only when it
         // finishes: a test is running while its line is still open.
         if state.section == Section::Progress
@@ -366,65 +396,61 @@ impl LineParser {
     }
 }
 
-impl State {
-    fn on_line(&mut self, line: Line<'_>) {
+impl LineSink for State {
+    fn take_line(&mut self, rest: &[u8]) -> Option<usize> {
         #[cfg(test)]
-        let fast_paths = self.fast_paths;
-        #[cfg(not(test))]
-        let fast_paths = true;
-        if !(fast_paths && self.on_expected_result_line(line.bytes)) {
-            self.on_other_line(line);
+        if !self.fast_paths {
+            return None;
         }
+        self.take_expected_result_line(rest)
     }
 
+    fn on_line(&mut self, line: Line<'_>) {
+        if self.may_matter(line.bytes) {
+            self.on_text_line(&line.text());
+        }
+    }
+}
+
+impl State {
     /// The fast path for most lines of a big run: a result line in its common form
     /// (`nodeid PASSED      [ 50%]` in the progress section, `PASSED nodeid` in the short
     /// summary) about the test expected next, as pytest reports tests in the same order in
     /// both, and the short summary repeats the progress lines. Compared with that test's node
-    /// id where it reads back (see `reads_back`), the line needs neither decoding nor a search
-    /// for the node id's end. Returns whether it handled the line; if not, the full parse
-    /// does, and for every line this handles the full parse would do the same.
-    fn on_expected_result_line(&mut self, line: &[u8]) -> bool {
+    /// id where it reads back (see `reads_back`), the line at the start of `rest` needs no
+    /// search for its end (every byte is compared anyway), for the node id's end, or
+    /// decoding. Returns the length of the line taken (see [`LineSink::take_line`]); for
+    /// every line this takes, the full parse would do the same.
+    fn take_expected_result_line(&mut self, rest: &[u8]) -> Option<usize> {
         let hint = self.next_hint;
         let (Some(test), Some(true)) = (self.tests.get(hint), self.reads_back.get(hint)) else {
-            return false;
+            return None;
         };
         let nodeid = test.nodeid.as_bytes();
         match self.section {
             Section::Progress => {
-                let Some(outcome) = plain_progress_outcome(line, nodeid) else {
-                    return false;
-                };
+                let (outcome, content) = plain_progress_line(rest, nodeid)?;
+                let taken = whole_line(rest, content)?;
                 self.running = None;
                 self.finished += 1;
                 if outcome.is_failure() {
                     self.failures += 1;
                 }
                 self.update(hint, outcome, None, true);
+                Some(taken)
             }
             Section::ShortSummary => {
-                let Some((outcome, rest)) = strip_outcome_word(line) else {
-                    return false;
-                };
-                if outcome == TestOutcome::Skipped
-                    || !rest
-                        .strip_prefix(b" ")
-                        .is_some_and(|rest| same_bytes(rest, nodeid))
-                {
-                    return false;
+                let (outcome, after) = strip_outcome_word(rest)?;
+                let after = after.strip_prefix(b" ")?;
+                let named = after.get(..nodeid.len())?;
+                if outcome == TestOutcome::Skipped || !same_bytes(named, nodeid) {
+                    return None;
                 }
+                let taken = whole_line(rest, rest.len() - after.len() + nodeid.len())?;
                 self.update(hint, outcome, None, false);
+                Some(taken)
             }
-            _ => return false,
-        }
-        true
-    }
-
-    /// Kept out of [`State::on_line`], so that the fast path stays small.
-    #[inline(never)]
-    fn on_other_line(&mut self, line: Line<'_>) {
-        if self.may_matter(line.bytes) {
-            self.on_text_line(&line.text());
+            _ => None,
         }
     }
 
@@ -769,47 +795,65 @@ fn strip_progress_suffix(line: &str) -> Option<&str> {
     is_progress.then(|| trim_end(&line[..inner_start]))
 }
 
-/// The outcome of `line` if it is pytest's progress line for `nodeid` in its common form:
-/// `nodeid PASSED      [ 50%]`.
+/// The outcome of the line `rest` starts with if it is pytest's progress line for `nodeid`
+/// in its common form, `nodeid PASSED      [ 50%]`, and how long that is (the line's end is
+/// not checked).
 ///
-/// Where `nodeid` [reads back](reads_back), [`parse_progress_line`] reads the same from the
+/// Where `nodeid` [reads back](reads_back), [`parse_progress_line`] reads the same from that
 /// line as text (this node id, this outcome, no reason). A line in any other form (with tabs
 /// or Unicode spaces, a reason, xdist's prefix, ...) gives `None`, for the full parse.
 #[inline(always)]
-fn plain_progress_outcome(line: &[u8], nodeid: &[u8]) -> Option<TestOutcome> {
-    if line.starts_with(b"[gw") {
+fn plain_progress_line(rest: &[u8], nodeid: &[u8]) -> Option<(TestOutcome, usize)> {
+    if rest.starts_with(b"[gw") {
         return None;
     }
-    let (start, rest) = line.split_at_checked(nodeid.len())?;
+    let (start, after) = rest.split_at_checked(nodeid.len())?;
     if !same_bytes(start, nodeid) {
         return None;
     }
     // Only a space ends the node id (not a tab); more may follow.
-    let rest = rest.strip_prefix(b" ")?;
-    let spaces = rest.iter().take_while(|b| **b == b' ').count();
-    let (outcome, rest) = strip_outcome_word(&rest[spaces..])?;
-    // pytest ends the line with the indicator (a `\r` before the `\n` is already gone), the
-    // percentage right-aligned in three places: `[  5%]`, `[ 50%]`, `[100%]`.
-    let (padding, [b'[', hundreds, tens, ones, b'%', b']']) = rest.split_last_chunk::<6>()? else {
+    let after = after.strip_prefix(b" ")?;
+    let (outcome, after) = strip_outcome_word(&after[leading_spaces(after)..])?;
+    // The padding, then the indicator, the percentage right-aligned in three places:
+    // `[  5%]`, `[ 50%]`, `[100%]`.
+    let padding = leading_spaces(after);
+    let [b'[', hundreds, tens, ones, b'%', b']'] = after[padding..].first_chunk::<6>()? else {
         return None;
     };
     let percentage = ones.is_ascii_digit()
         && (tens.is_ascii_digit() || (*tens == b' ' && *hundreds == b' '))
         && (hundreds.is_ascii_digit() || *hundreds == b' ');
-    (percentage && all_spaces(padding)).then_some(outcome)
+    percentage.then_some((outcome, rest.len() - after.len() + padding + 6))
 }
 
-/// Whether `bytes` are all spaces: compared eight at a time, as pytest pads its progress lines
-/// with runs of them.
+/// How many spaces `bytes` start with: counted eight at a time, as pytest pads its progress
+/// lines with runs of them.
 #[inline(always)]
-fn all_spaces(bytes: &[u8]) -> bool {
-    let (eights, rest) = bytes.as_chunks::<8>();
-    let tail_spaces = match bytes.last_chunk::<8>() {
-        // The last eight bytes (overlapping those already compared) cover the rest.
-        Some(last) => *last == [b' '; 8],
-        None => rest.iter().all(|b| *b == b' '),
+fn leading_spaces(bytes: &[u8]) -> usize {
+    const SPACES: u64 = u64::from_ne_bytes([b' '; 8]);
+    let mut count = 0;
+    while let Some(eight) = bytes[count..].first_chunk::<8>() {
+        // The first byte is the least significant.
+        let not_spaces = u64::from_le_bytes(*eight) ^ SPACES;
+        if not_spaces != 0 {
+            return count + not_spaces.trailing_zeros() as usize / 8;
+        }
+        count += 8;
+    }
+    count + bytes[count..].iter().take_while(|b| **b == b' ').count()
+}
+
+/// The length, with its `\n` or `\r\n`, of the line at the start of `rest` whose content
+/// is the first `content` bytes (none of them a `\n`), if it ends right there, and
+/// [`LineSplitter`] would not cut it.
+#[inline(always)]
+fn whole_line(rest: &[u8], content: usize) -> Option<usize> {
+    let newline = match rest.get(content..)? {
+        [b'\n', ..] => content,
+        [b'\r', b'\n', ..] => content + 1,
+        _ => return None,
     };
-    eights.iter().all(|eight| *eight == [b' '; 8]) && tail_spaces
+    (newline <= MAX_LINE_BYTES).then_some(newline + 1)
 }
 
 /// `a == b`, inlined: for strings as short as node ids a call to `memcmp` costs more than
@@ -1738,7 +1782,7 @@ FAILED runtime/tests/test_a.py::test_fail - AssertionError: boom
     ];
 
     /// How many forms of result line [`result_line`] knows.
-    const KINDS: usize = 25;
+    const KINDS: usize = 26;
 
     /// One result line about `id`, in one of many forms (`kind`), most of them not the plain
     /// form the fast paths take.
@@ -1768,6 +1812,7 @@ FAILED runtime/tests/test_a.py::test_fail - AssertionError: boom
             }
             22 => format!("{id} {word} PASSED{spaces}[{pct:>3}%]"),
             23 => format!("{id} {word}{spaces}[{pct:>2}%]"),
+            24 => format!("{id} {word}{spaces}[{pct:>3}%]\rX"),
             _ => {
                 // Three places, one of them blank: ` 15`, `0 6`, `01 `.
                 let mut odd = format!("{pct:03}").into_bytes();
@@ -1780,8 +1825,9 @@ FAILED runtime/tests/test_a.py::test_fail - AssertionError: boom
 
     /// A short summary line about `id`, plain (`PASSED id`) or not.
     fn summary_line(kind: usize, id: &str, word: &str) -> Vec<u8> {
-        match kind % 8 {
+        match kind % 9 {
             0..=3 => format!("{word} {id}"),
+            7 => format!("{word} {id}\rX"),
             4 => format!("{word} {id} - AssertionError: no"),
             5 => format!("{word} {id}\r"),
             6 => format!("{word}  {id}"),
@@ -1818,8 +1864,9 @@ FAILED runtime/tests/test_a.py::test_fail - AssertionError: boom
         for id in TRICKY_IDS {
             for (word, outcome) in OUTCOME_WORDS {
                 let line = format!("{id} {word}{}[  5%]", " ".repeat(13));
-                let fast = plain_progress_outcome(line.as_bytes(), id.as_bytes());
-                assert_eq!(fast, (!id.starts_with("[gw")).then_some(outcome), "{line}");
+                let fast = plain_progress_line(format!("{line}\nmore").as_bytes(), id.as_bytes());
+                let taken = (!id.starts_with("[gw")).then_some((outcome, line.len()));
+                assert_eq!(fast, taken, "{line}");
                 if reads_back(id) && !id.starts_with("[gw") {
                     assert_eq!(
                         parse_progress_line(&line),
@@ -1877,33 +1924,26 @@ FAILED runtime/tests/test_a.py::test_fail - AssertionError: boom
     }
 
     #[test]
-    fn plain_lines_about_the_next_test_take_the_fast_path() {
+    fn plain_lines_about_the_next_test_are_taken_whole() {
         let mut p = LineParser::new();
-        p.feed(
-            b"=== test session starts ===
-a.py::t1 PASSED [ 50%]
-a.py::t2 PASSED [100%]
-",
-        );
-        p.feed(
-            b"=== short test summary info ===
-PASSED a.py::t1
-",
-        );
-        assert!(p.state.on_expected_result_line(b"XPASS a.py::t2"));
-        p.feed(
-            b"=== test session starts ===
-a.py::t1 PASSED [ 50%]
-",
-        );
-        assert!(
-            p.state
-                .on_expected_result_line(b"a.py::t2 FAILED    [100%]")
-        );
+        p.feed(b"=== test session starts ===\na.py::t1 PASSED [ 50%]\na.py::t2 PASSED [100%]\n");
+        p.feed(b"=== short test summary info ===\nPASSED a.py::t1\n");
+        assert_eq!(p.state.take_line(b"XPASS a.py::t2\r\nPASSED"), Some(16));
+        p.feed(b"=== test session starts ===\na.py::t1 PASSED [ 50%]\n");
+        assert_eq!(p.state.take_line(b"a.py::t2 PASSED [100%]"), None);
+        assert_eq!(p.state.take_line(b"a.py::t2 FAILED  [100%] \n"), None);
+        assert_eq!(p.state.take_line(b"a.py::t2 FAILED  [100%]\n\n"), Some(24));
         assert_eq!(
             (p.tests()[1].outcome, p.finished_count(), p.failure_count()),
             (TestOutcome::Failed, 4, 1)
         );
+        // Not a line the splitter would cut.
+        let mut p = LineParser::new();
+        p.feed(b"=== test session starts ===\na.py::t1 PASSED [ 50%]\na.py::t2 PASSED [100%]\n");
+        p.feed(b"=== short test summary info ===\nPASSED a.py::t1\n");
+        p.feed(b"=== test session starts ===\n");
+        let long = format!("a.py::t2 PASSED{}[100%]\n", " ".repeat(MAX_LINE_BYTES));
+        assert_eq!(p.state.take_line(long.as_bytes()), None);
     }
 
     proptest! {
