@@ -445,6 +445,23 @@ impl Fixture {
     }
 }
 
+/// Writes an executable script at `path` from a child process, so the file is never open for
+/// writing in this (multi-threaded) process: a sibling test forking at that moment would
+/// inherit the descriptor and make executing the script fail with "Text file busy".
+pub fn write_executable(path: &Path, text: &str) {
+    let mut child = Command::new("sh")
+        .args(["-c", "cat > \"$1\" && chmod 755 \"$1\"", "sh"])
+        .arg(path)
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("start sh to write a script");
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(text.as_bytes()).expect("write the script");
+    }
+    let status = child.wait().expect("wait for sh");
+    assert!(status.success(), "could not write {}", path.display());
+}
+
 /// Copies the project at `from` into `to` (created if need be): symlinks as symlinks, and
 /// without caches (`__pycache__`, `.pytest_cache`) or Warden's own state (`.warden`), so a copy
 /// starts as clean as the fixture in the repository.

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use warden_e2e::{
     Fixture, Run, processes_mentioning, python_with_pytest, run, verify_json, warden_at,
+    write_executable,
 };
 use warden_taxonomy::VerifyReport;
 
@@ -145,20 +146,17 @@ fn ledger_records(path: &Path) -> Vec<Value> {
 /// A wrapper interpreter that logs every start to `<outside>/python-starts.log` and then runs
 /// the real Python: proof of whether warden started pytest at all.
 fn spy_python(fixture: &Fixture) -> (String, std::path::PathBuf) {
-    use std::os::unix::fs::PermissionsExt;
     let outside = fixture.outside();
     let log = outside.join("python-starts.log");
     let spy = outside.join("python-spy");
-    fs::write(
+    write_executable(
         &spy,
-        format!(
+        &format!(
             "#!/bin/sh\necho \"$@\" >> '{}'\nexec '{}' \"$@\"\n",
             log.display(),
             python_with_pytest().display()
         ),
-    )
-    .unwrap();
-    fs::set_permissions(&spy, fs::Permissions::from_mode(0o755)).unwrap();
+    );
     (spy.display().to_string(), log)
 }
 

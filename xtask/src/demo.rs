@@ -857,14 +857,11 @@ mod tests {
     /// A stand-in `warden` that answers every check with `json` and exits with `code`.
     #[cfg(unix)]
     fn fake_warden(dir: &Utf8Path, json: &str, code: i32) -> Utf8PathBuf {
-        use std::os::unix::fs::PermissionsExt;
         let path = dir.join("warden");
-        fs::write(
-            &path,
-            format!("#!/bin/sh\ncat <<'EOF'\n{json}\nEOF\nexit {code}\n"),
-        )
-        .unwrap();
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        warden_e2e::write_executable(
+            path.as_std_path(),
+            &format!("#!/bin/sh\ncat <<'EOF'\n{json}\nEOF\nexit {code}\n"),
+        );
         path
     }
 

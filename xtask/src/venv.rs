@@ -284,11 +284,9 @@ mod tests {
 
     #[cfg(unix)]
     fn fake_python(dir: &Utf8Path, script: &str) {
-        use std::os::unix::fs::PermissionsExt;
         let python = python_in(dir);
         fs::create_dir_all(python.parent().unwrap()).unwrap();
-        fs::write(&python, format!("#!/bin/sh\n{script}\n")).unwrap();
-        fs::set_permissions(&python, fs::Permissions::from_mode(0o755)).unwrap();
+        warden_e2e::write_executable(python.as_std_path(), &format!("#!/bin/sh\n{script}\n"));
     }
 
     #[cfg(unix)]
