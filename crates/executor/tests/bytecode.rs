@@ -7,10 +7,10 @@
 mod support;
 
 use std::fs::{self, File};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
-use support::{Project, python, runner, walk};
+use support::{Project, assert_nothing_written_into, python, runner};
 use warden_executor::{RunEvidence, RunOutcome, Runner};
 
 /// The bytecode cache tests' fixture with a cache directory of its own.
@@ -102,17 +102,6 @@ impl Cached {
             .unwrap();
         assert!(out.status.success(), "{out:?}");
         String::from_utf8(out.stdout).unwrap().trim().to_owned()
-    }
-}
-
-fn assert_nothing_written_into(root: &Path) {
-    for entry in walk(root) {
-        let name = entry.file_name().unwrap().to_string_lossy().into_owned();
-        assert!(
-            name != "__pycache__" && !name.ends_with(".pyc"),
-            "the run wrote {}",
-            entry.display()
-        );
     }
 }
 

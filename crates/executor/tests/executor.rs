@@ -6,7 +6,10 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use support::{Files, Project, processes_mentioning, python, runner, wait_until_gone, walk};
+use support::{
+    Files, Project, assert_nothing_written_into, processes_mentioning, python, runner,
+    wait_until_gone,
+};
 use warden_executor::{MissionBudget, ResultsSource, RunEvidence, RunOutcome, Runner};
 use warden_governance_api::{Policy, ToolRequest, Verdict};
 use warden_taxonomy::{TestCounts, TestOutcome};
@@ -91,15 +94,7 @@ async fn a_passing_project_passes_with_exact_node_ids() {
     // The argv is what ran: the interpreter, Warden's options, the separator, the target.
     assert_eq!(ev.argv[0], python());
     assert_eq!(ev.argv.last().map(String::as_str), Some("runtime/tests"));
-    // Nothing was written into the tree under test (its fingerprint must not move).
-    for entry in walk(project.dir.path()) {
-        let name = entry.file_name().unwrap().to_string_lossy().into_owned();
-        assert!(
-            name != "__pycache__" && name != ".pytest_cache" && !name.ends_with(".pyc"),
-            "the run wrote {}",
-            entry.display()
-        );
-    }
+    assert_nothing_written_into(project.dir.path());
 }
 
 #[tokio::test]

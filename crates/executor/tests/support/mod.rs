@@ -122,3 +122,16 @@ pub(crate) fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     all
 }
+
+/// Fails if a run wrote bytecode or a pytest cache anywhere under `dir` (the tree's
+/// fingerprint must not move because tests ran).
+pub(crate) fn assert_nothing_written_into(dir: &Path) {
+    for entry in walk(dir) {
+        let name = entry.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            name != "__pycache__" && name != ".pytest_cache" && !name.ends_with(".pyc"),
+            "the run wrote {}",
+            entry.display()
+        );
+    }
+}
