@@ -119,6 +119,8 @@ pub(crate) struct Lease {
     prefix: Utf8PathBuf,
     root: Utf8PathBuf,
     started: (i64, i64),
+    /// The manifest as the lease found it (no one else writes it while the lock is held).
+    manifest: Manifest,
     _lock: File,
 }
 
@@ -172,9 +174,9 @@ impl Lease {
             prefix: dir.join(TREE),
             root: root.to_owned(),
             started: (meta.ctime(), meta.ctime_nsec()),
+            manifest: read_manifest(&dir.join(MANIFEST)),
             _lock: lock,
         };
-        let manifest = lease.read_manifest();
         let mirror = lease.mirror();
         let mut problem = None;
         walk(&mirror, &lease.root, 0, &mut |entry| match entry {
@@ -182,7 +184,7 @@ impl Lease {
             Entry::Bytecode { path, sources } => {
                 let good = !sources.is_empty()
                     && sources.iter().all(|(source, status)| {
-                        manifest.sources.get(source.as_str()) == Some(status)
+                        lease.manifest.sources.get(source.as_str()) == Some(status)
                     });
                 if !good {
                     remove(&path, &mut problem);
@@ -202,9 +204,9 @@ impl Lease {
 
     /// Records the bytecode the run left whose sources did not change while it ran, deletes
     /// the rest, and releases the cache. Problems are logged: the next run checks again.
-    pub(crate) fn finish(self) {
+    pub(crate) fn finish(mut self) {
         let mirror = self.mirror();
-        let mut manifest = self.read_manifest();
+        let mut manifest = std::mem::take(&mut self.manifest);
         manifest
             .sources
             .retain(|source, _| !Utf8Path::new(source).starts_with(&self.root));
@@ -244,41 +246,41 @@ impl Lease {
         mirror
     }
 
-    /// The manifest, or an empty one when it is missing or unreadable (so nothing is trusted).
-    fn read_manifest(&self) -> Manifest {
-        let path = self.dir.join(MANIFEST);
-        let read = || -> Result<Manifest, String> {
-            let file = File::open(&path).map_err(|e| e.to_string())?;
-            let mut text = String::new();
-            file.take(MAX_MANIFEST_BYTES + 1)
-                .read_to_string(&mut text)
-                .map_err(|e| e.to_string())?;
-            if text.len() as u64 > MAX_MANIFEST_BYTES {
-                return Err("larger than any manifest Warden writes".into());
-            }
-            let manifest: Manifest = serde_json::from_str(&text).map_err(|e| e.to_string())?;
-            if manifest.version != VERSION {
-                return Err(format!("unknown version {}", manifest.version));
-            }
-            Ok(manifest)
-        };
-        match read() {
-            Ok(manifest) => manifest,
-            Err(reason) => {
-                if path.exists() {
-                    tracing::warn!(%path, %reason, "ignoring the bytecode manifest; cached bytecode under the root is re-compiled");
-                }
-                Manifest::default()
-            }
-        }
-    }
-
     fn write_manifest(&self, manifest: &Manifest) -> io::Result<()> {
         let text = serde_json::to_vec(manifest).map_err(io::Error::other)?;
         let mut file = tempfile::NamedTempFile::new_in(&self.dir)?;
         io::Write::write_all(&mut file, &text)?;
         file.persist(self.dir.join(MANIFEST)).map_err(|e| e.error)?;
         Ok(())
+    }
+}
+
+/// The manifest at `path`, or an empty one when it is missing or unreadable (so nothing is
+/// trusted).
+fn read_manifest(path: &Utf8Path) -> Manifest {
+    let read = || -> Result<Manifest, String> {
+        let file = File::open(path).map_err(|e| e.to_string())?;
+        let mut text = String::new();
+        file.take(MAX_MANIFEST_BYTES + 1)
+            .read_to_string(&mut text)
+            .map_err(|e| e.to_string())?;
+        if text.len() as u64 > MAX_MANIFEST_BYTES {
+            return Err("larger than any manifest Warden writes".into());
+        }
+        let manifest: Manifest = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+        if manifest.version != VERSION {
+            return Err(format!("unknown version {}", manifest.version));
+        }
+        Ok(manifest)
+    };
+    match read() {
+        Ok(manifest) => manifest,
+        Err(reason) => {
+            if path.exists() {
+                tracing::warn!(%path, %reason, "ignoring the bytecode manifest; cached bytecode under the root is re-compiled");
+            }
+            Manifest::default()
+        }
     }
 }
 
