@@ -4,7 +4,7 @@
 //! the overall status of a verification ([`RunStatus`]), what happened to each test
 //! ([`TestOutcome`], [`TestResult`], [`TestCounts`]), and the result documents Warden hands
 //! out ([`VerifyReport`], [`RetryContext`], [`CapturedStream`]). All of them serialise to the
-//! JSON that `../shared/CONTRACT.md` specifies (snake_case names, every key present).
+//! JSON that `docs/contract.md` specifies (snake_case names, every key present).
 //!
 //! ```
 //! use warden_taxonomy::{FailureClass, RunStatus, TestCounts, TestOutcome};
