@@ -1,0 +1,249 @@
+//! Streaming parsers for pytest's terminal output, fed chunk by chunk as the process writes.
+//!
+//! [`LineParser`] reads the whole standard output of `pytest -v -rA` line by line (each line
+//! bounded by [`MAX_LINE_BYTES`]; longer lines are cut for parsing only) and keeps what Warden
+//! needs when there is no JUnit report, or to cross-check one: the per-test results of the `-v`
+//! progress lines and the `-rA` short summary, the final counts line, collection errors, the
+//! reason for an interruption, and the test that has started but not finished (the test that
+//! was running when a deadline hit).
+//!
+//! It is built for throughput (it sees every byte a run prints, at gigabytes per second): lines
+//! are handed on in place and decoded only when parsed in full, most lines (test output,
+//! tracebacks) are dismissed after a few byte comparisons, a result line about the test
+//! expected next is matched against its record as bytes (which also finds where the line
+//! ends), and a result line allocates only when it names a test not seen before.
+//!
+//! It is section-aware: result lines count only in the progress section (after `test session
+//! starts`) and in the short test summary, so a test's captured output, which pytest prints in
+//! the `FAILURES`/`PASSES` sections, cannot pose as a result. A test that writes to the terminal
+//! with capture disabled can still print anything; the JUnit report, which never contains test
+//! output, is therefore Warden's primary source of per-test results.
+//!
+//! ```
+//! use warden_executor::lines::LineParser;
+//! use warden_taxonomy::TestOutcome;
+//!
+//! let mut parser = LineParser::new();
+//! parser.feed(b"============ test session starts ============\n");
+//! parser.feed(b"collected 2 items\n\ntests/test_a.py::test_ok PASSED   [ 50%]\n");
+//! parser.feed(b"tests/test_a.py::test_hang "); // printed before the test runs; no newline yet
+//! assert_eq!(parser.running_test(), Some("tests/test_a.py::test_hang"));
+//! parser.finish(); // the process was killed: the stream ends mid-line
+//! assert_eq!(parser.running_test(), Some("tests/test_a.py::test_hang"));
+//! assert_eq!(parser.tests()[0].outcome, TestOutcome::Passed);
+//! assert_eq!(parser.collected(), Some(2));
+//! ```
+
+mod progress;
+mod splitter;
+mod state;
+mod stderr;
+mod summary;
+#[cfg(test)]
+mod tests;
+mod text;
+mod traceback;
+
+use std::collections::HashMap;
+
+use camino::{Utf8Path, Utf8PathBuf};
+use warden_taxonomy::{TestCounts, TestResult};
+
+use crate::evidence::CollectionError;
+use progress::{Progress, parse_progress_line};
+pub(crate) use splitter::{LineSink, LineSplitter};
+pub(crate) use stderr::StderrScanner;
+pub(crate) use text::truncate;
+pub(crate) use traceback::ExceptionTracker;
+
+/// Lines longer than this are cut to this many bytes before parsing (the capture still counts
+/// and hashes every byte). pytest's own lines are far shorter; only test output is this long.
+pub const MAX_LINE_BYTES: usize = 8 * 1024;
+
+/// Per-run bound on test records kept from the stream; further tests are only counted.
+pub(crate) const MAX_TEST_RECORDS: usize = 100_000;
+
+/// Bound on one kept message, in characters.
+pub(crate) const MAX_MESSAGE_CHARS: usize = 1_000;
+
+/// Bound on the collection errors kept per run.
+pub(crate) const MAX_COLLECTION_ERRORS: usize = 200;
+
+/// Where in pytest's report a line is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Section {
+    /// Before `test session starts` (or output that is not pytest's at all).
+    Preamble,
+    /// Collection and the `-v` progress lines.
+    Progress,
+    /// The `ERRORS` section, which explains collection and setup/teardown errors.
+    Errors,
+    /// `short test summary info`.
+    ShortSummary,
+    /// Any other section (`FAILURES`, `PASSES`, warnings, ...): test output lives here.
+    Other,
+}
+
+/// Streaming parser of `pytest -v -rA` standard output. See the [module docs](self).
+#[derive(Debug)]
+pub struct LineParser {
+    splitter: LineSplitter,
+    state: State,
+}
+
+#[derive(Debug)]
+struct State {
+    root: Option<Utf8PathBuf>,
+    section: Section,
+    session_started: bool,
+    collected: Option<u64>,
+    tests: Vec<TestResult>,
+    index: HashMap<String, usize, foldhash::fast::RandomState>,
+    /// The record the next result is likely about: pytest reports tests in the order they ran,
+    /// in the progress lines and again in the short summary, so this usually saves a lookup,
+    /// and lets the fast path compare a line with just this record.
+    next_hint: usize,
+    /// Per record: whether its node id, followed by a space, reads back as exactly itself (it
+    /// has `::`, no space outside brackets and no bracket left open), so that a result line
+    /// naming it can take a fast path that does not search for the node id's end.
+    reads_back: Vec<bool>,
+    /// Whether the fast paths are taken; tests turn them off to check them against the full
+    /// parse.
+    #[cfg(test)]
+    fast_paths: bool,
+    tests_omitted: u64,
+    running: Option<String>,
+    summary: Option<TestCounts>,
+    interruption: Option<String>,
+    internal_error: Option<String>,
+    collection_errors: Vec<CollectionError>,
+    collecting: Option<(String, ExceptionTracker)>,
+    finished: u64,
+    failures: u64,
+}
+
+impl Default for LineParser {
+    fn default() -> Self {
+        LineParser::new()
+    }
+}
+
+impl LineParser {
+    /// A parser at the start of a stream.
+    pub fn new() -> Self {
+        LineParser {
+            splitter: LineSplitter::default(),
+            state: State {
+                root: None,
+                section: Section::Preamble,
+                session_started: false,
+                collected: None,
+                tests: Vec::new(),
+                index: HashMap::default(),
+                next_hint: 0,
+                reads_back: Vec::new(),
+                #[cfg(test)]
+                fast_paths: true,
+                tests_omitted: 0,
+                running: None,
+                summary: None,
+                interruption: None,
+                internal_error: None,
+                collection_errors: Vec::new(),
+                collecting: None,
+                finished: 0,
+                failures: 0,
+            },
+        }
+    }
+
+    /// A parser that reports paths in error messages relative to `root` (the directory pytest
+    /// ran in) where it can.
+    pub(crate) fn with_root(root: &Utf8Path) -> Self {
+        let mut parser = LineParser::new();
+        parser.state.root = Some(root.to_owned());
+        parser
+    }
+
+    /// Feeds the next bytes of the stream, in chunks of any size.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        let state = &mut self.state;
+        self.splitter.feed_to(bytes, state);
+        // pytest names a test (`nodeid `) before running it and ends the line only when it
+        // finishes: a test is running while its line is still open.
+        if state.section == Section::Progress
+            && let Some(partial) = self.splitter.partial()
+            && let Some(Progress::Started(nodeid)) =
+                parse_progress_line(&String::from_utf8_lossy(partial))
+            && state.running.as_deref() != Some(nodeid)
+        {
+            state.running = Some(nodeid.to_owned());
+        }
+    }
+
+    /// Ends the stream: parses a last unterminated line, such as the node id pytest printed
+    /// before a test that never finished.
+    pub fn finish(&mut self) {
+        let state = &mut self.state;
+        self.splitter.finish(|line| state.on_line(line));
+        state.close_collect_block();
+    }
+
+    /// Per-test results seen so far, in order of first appearance, one per node id (the last
+    /// outcome reported for a node id wins). Collection errors appear as `error` results whose
+    /// node id is the file that failed to collect.
+    pub fn tests(&self) -> &[TestResult] {
+        &self.state.tests
+    }
+
+    /// Tests seen beyond the record bound (counted, not kept).
+    pub fn tests_omitted(&self) -> u64 {
+        self.state.tests_omitted
+    }
+
+    /// The counts of pytest's final summary line (`=== 1 failed, 2 passed in 0.1s ===`), once
+    /// it has been printed.
+    pub fn summary(&self) -> Option<TestCounts> {
+        self.state.summary
+    }
+
+    /// The test that has started but not yet reported an outcome.
+    pub fn running_test(&self) -> Option<&str> {
+        self.state.running.as_deref()
+    }
+
+    /// The number of tests pytest collected (or selected), once it said so.
+    pub fn collected(&self) -> Option<u64> {
+        self.state.collected
+    }
+
+    /// Outcomes reported so far on progress lines (for live progress).
+    pub fn finished_count(&self) -> u64 {
+        self.state.finished
+    }
+
+    /// Failed or errored outcomes reported so far on progress lines.
+    pub fn failure_count(&self) -> u64 {
+        self.state.failures
+    }
+
+    /// Whether pytest printed its `test session starts` header (it got as far as running).
+    pub fn session_started(&self) -> bool {
+        self.state.session_started
+    }
+
+    /// Files that failed to collect, with the error pytest gave.
+    pub fn collection_errors(&self) -> &[CollectionError] {
+        &self.state.collection_errors
+    }
+
+    /// The text of pytest's `!!! Interrupted: ... !!!` line, if it printed one.
+    pub fn interruption(&self) -> Option<&str> {
+        self.state.interruption.as_deref()
+    }
+
+    /// The exception of an `INTERNALERROR>` report on this stream, if any.
+    pub(crate) fn internal_error(&self) -> Option<&str> {
+        self.state.internal_error.as_deref()
+    }
+}

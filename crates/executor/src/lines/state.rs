@@ -1,0 +1,298 @@
+//! What the parser does with each line: sections, progress lines, the short summary, records.
+
+use warden_taxonomy::{TestOutcome, TestResult};
+
+use super::progress::*;
+use super::splitter::{Line, LineSink};
+use super::summary::*;
+use super::text::*;
+use super::traceback::{ExceptionTracker, is_exception_line};
+use super::{MAX_COLLECTION_ERRORS, MAX_TEST_RECORDS, Section, State};
+use crate::evidence::CollectionError;
+
+impl LineSink for State {
+    fn take_line(&mut self, rest: &[u8]) -> Option<usize> {
+        #[cfg(test)]
+        if !self.fast_paths {
+            return None;
+        }
+        self.take_expected_result_line(rest)
+    }
+
+    fn on_line(&mut self, line: Line<'_>) {
+        if self.may_matter(line.bytes) {
+            self.on_text_line(&line.text());
+        }
+    }
+}
+
+impl State {
+    /// The fast path for most lines of a big run: a result line in its common form
+    /// (`nodeid PASSED      [ 50%]` in the progress section, `PASSED nodeid` in the short
+    /// summary) about the test expected next, as pytest reports tests in the same order in
+    /// both, and the short summary repeats the progress lines. Compared with that test's node
+    /// id where it reads back (see `reads_back`), the line at the start of `rest` needs no
+    /// search for its end (every byte is compared anyway), for the node id's end, or
+    /// decoding. Returns the length of the line taken (see [`LineSink::take_line`]); for
+    /// every line this takes, the full parse would do the same.
+    fn take_expected_result_line(&mut self, rest: &[u8]) -> Option<usize> {
+        let hint = self.next_hint;
+        let (Some(test), Some(true)) = (self.tests.get(hint), self.reads_back.get(hint)) else {
+            return None;
+        };
+        let nodeid = test.nodeid.as_bytes();
+        match self.section {
+            Section::Progress => {
+                let (outcome, content) = plain_progress_line(rest, nodeid)?;
+                let taken = whole_line(rest, content)?;
+                self.running = None;
+                self.finished += 1;
+                if outcome.is_failure() {
+                    self.failures += 1;
+                }
+                self.update(hint, outcome, None, true);
+                Some(taken)
+            }
+            Section::ShortSummary => {
+                let (outcome, after) = strip_outcome_word(rest)?;
+                let after = after.strip_prefix(b" ")?;
+                let named = after.get(..nodeid.len())?;
+                if outcome == TestOutcome::Skipped || !same_bytes(named, nodeid) {
+                    return None;
+                }
+                let taken = whole_line(rest, rest.len() - after.len() + nodeid.len())?;
+                self.update(hint, outcome, None, false);
+                Some(taken)
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether `line` can change anything, by a few byte comparisons: most of a stream is test
+    /// output, tracebacks or sections Warden does not read, and skips decoding and parsing.
+    /// Conservative: `true` for anything the full parse might act on.
+    fn may_matter(&self, line: &[u8]) -> bool {
+        match line.first() {
+            None => return false,
+            Some(b'=' | b'!') => return true,
+            Some(b'I') if line.starts_with(b"INTERNALERROR> ") => return true,
+            Some(_) => {}
+        }
+        match self.section {
+            Section::Preamble | Section::Other => false,
+            // A progress line has a node id (with `::`) or ends in a `[ 50%]` indicator.
+            Section::Progress => {
+                may_end_with_bracket(line)
+                    || contains_double_colon(line)
+                    || line.starts_with(b"collect")
+                    || line.starts_with(b"[gw")
+            }
+            Section::Errors => self.collecting.is_some() || line[0] == b'_',
+            // `PASSED`, `FAILED`, `ERROR`, `XFAIL`, `XPASS` (a `SKIPPED` line names no test).
+            Section::ShortSummary => matches!(line[0], b'P' | b'F' | b'E' | b'X'),
+        }
+    }
+
+    fn on_text_line(&mut self, line: &str) {
+        if let Some(rest) = line.strip_prefix("INTERNALERROR> ") {
+            if is_exception_line(rest.trim()) {
+                self.internal_error = Some(truncate(rest.trim()));
+            }
+            return;
+        }
+        if let Some(title) = banner(line, '=') {
+            self.on_section(title);
+            return;
+        }
+        if let Some(text) = banner(line, '!') {
+            self.interruption = Some(truncate(text));
+            return;
+        }
+        match self.section {
+            Section::Preamble | Section::Other => {}
+            Section::Progress => self.on_progress_line(line),
+            Section::Errors => self.on_errors_line(line),
+            Section::ShortSummary => self.on_short_summary_line(line),
+        }
+    }
+
+    fn on_section(&mut self, title: &str) {
+        self.close_collect_block();
+        self.running = None;
+        self.section = match title {
+            "test session starts" => {
+                self.session_started = true;
+                Section::Progress
+            }
+            "ERRORS" => Section::Errors,
+            "short test summary info" => Section::ShortSummary,
+            _ => {
+                if let Some(counts) = parse_summary(title) {
+                    self.summary = Some(counts);
+                }
+                Section::Other
+            }
+        };
+    }
+
+    fn on_progress_line(&mut self, line: &str) {
+        if let Some(n) = parse_collected(line) {
+            self.collected = Some(n);
+            return;
+        }
+        match parse_progress_line(line) {
+            Some(Progress::Started(nodeid)) => self.running = Some(nodeid.to_owned()),
+            Some(Progress::Finished {
+                nodeid,
+                outcome,
+                reason,
+            }) => {
+                let running = self.running.take();
+                let Some(nodeid) = nodeid.or(running.as_deref()) else {
+                    return;
+                };
+                self.finished += 1;
+                if outcome.is_failure() {
+                    self.failures += 1;
+                }
+                self.record(nodeid, outcome, reason.map(truncate), true);
+            }
+            None => {}
+        }
+    }
+
+    fn on_errors_line(&mut self, line: &str) {
+        if let Some(title) = banner(line, '_') {
+            self.close_collect_block();
+            if let Some(path) = title.strip_prefix("ERROR collecting ") {
+                self.collecting = Some((path.trim().to_owned(), ExceptionTracker::default()));
+            }
+            return;
+        }
+        if let Some((_, tracker)) = &mut self.collecting {
+            tracker.feed(line);
+        }
+    }
+
+    pub(super) fn close_collect_block(&mut self) {
+        let Some((path, tracker)) = self.collecting.take() else {
+            return;
+        };
+        let (message, syntax_error) = tracker.conclude(self.root.as_deref());
+        let message = message.unwrap_or_else(|| "collection failure".to_owned());
+        self.record(&path, TestOutcome::Error, Some(message.clone()), true);
+        self.add_collection_error(CollectionError {
+            path: Some(path),
+            message,
+            syntax_error,
+            conftest: false,
+        });
+    }
+
+    fn add_collection_error(&mut self, error: CollectionError) {
+        if let Some(known) = self
+            .collection_errors
+            .iter_mut()
+            .find(|e| e.path == error.path && e.conftest == error.conftest)
+        {
+            if known.message == "collection failure" {
+                *known = error;
+            }
+            return;
+        }
+        if self.collection_errors.len() < MAX_COLLECTION_ERRORS {
+            self.collection_errors.push(error);
+        }
+    }
+
+    fn on_short_summary_line(&mut self, line: &str) {
+        let Some((word, rest)) = split_at_space(line) else {
+            return;
+        };
+        let Some(outcome) = outcome_word(word) else {
+            return;
+        };
+        if outcome == TestOutcome::Skipped {
+            // `SKIPPED [n] path:line: reason` names a location, not a test.
+            return;
+        }
+        let Some(end) = nodeid_end(rest) else {
+            return;
+        };
+        let nodeid = &rest[..end];
+        let after = rest[end..].trim_start();
+        let message = trim(after.strip_prefix("- ").unwrap_or(after));
+        let message = (!message.is_empty()).then(|| truncate(message));
+        if !contains_double_colon(nodeid.as_bytes()) {
+            if outcome == TestOutcome::Error {
+                // A file that failed to collect.
+                let message = message.unwrap_or_else(|| "collection failure".to_owned());
+                self.record(nodeid, outcome, Some(message.clone()), false);
+                self.add_collection_error(CollectionError {
+                    path: Some(nodeid.to_owned()),
+                    message,
+                    syntax_error: false,
+                    conftest: false,
+                });
+            }
+            return;
+        }
+        // The short summary groups lines by outcome, not by time, so it never overrides an
+        // outcome seen on a progress line; it adds messages and tests the progress lines missed
+        // (e.g. a result glued to output printed with capture disabled).
+        self.record(nodeid, outcome, message, false);
+    }
+
+    /// Records a result. `authoritative` results (progress lines) replace an earlier outcome
+    /// for the same node id (last wins); others only fill in what is missing.
+    fn record(
+        &mut self,
+        nodeid: &str,
+        outcome: TestOutcome,
+        message: Option<String>,
+        authoritative: bool,
+    ) {
+        let known = match self.tests.get(self.next_hint) {
+            Some(test) if test.nodeid == nodeid => Some(self.next_hint),
+            _ => self.index.get(nodeid).copied(),
+        };
+        if let Some(i) = known {
+            self.update(i, outcome, message, authoritative);
+            return;
+        }
+        if self.tests.len() >= MAX_TEST_RECORDS {
+            self.tests_omitted += 1;
+            return;
+        }
+        self.index.insert(nodeid.to_owned(), self.tests.len());
+        self.next_hint = self.tests.len() + 1;
+        self.reads_back.push(reads_back(nodeid));
+        self.tests.push(TestResult {
+            nodeid: nodeid.to_owned(),
+            outcome,
+            message,
+            duration_ms: None,
+        });
+    }
+
+    /// Records a result for the known test `i` (see [`State::record`]).
+    #[inline(always)]
+    fn update(
+        &mut self,
+        i: usize,
+        outcome: TestOutcome,
+        message: Option<String>,
+        authoritative: bool,
+    ) {
+        self.next_hint = i + 1;
+        let test = &mut self.tests[i];
+        if authoritative {
+            test.outcome = outcome;
+            if message.is_some() {
+                test.message = message;
+            }
+        } else if test.message.is_none() && test.outcome == outcome {
+            test.message = message;
+        }
+    }
+}
