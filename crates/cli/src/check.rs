@@ -11,6 +11,7 @@ use crate::cli::{CheckArgs, GlobalArgs};
 use crate::context::Context;
 use crate::error::CliError;
 use crate::output::{print, print_json};
+use crate::style::{Palette, Tone, escape};
 
 /// Largest JSON request read, in bytes.
 const MAX_REQUEST_BYTES: u64 = 1024 * 1024;
@@ -52,7 +53,11 @@ pub(crate) fn run(global: &GlobalArgs, args: &CheckArgs) -> Result<ExitCode, Cli
     if global.json {
         print_json(&output)?;
     } else {
-        print(&human(&output, context.policy.origin()))?;
+        print(&human(
+            &output,
+            context.policy.origin(),
+            global.color.stdout(),
+        ))?;
     }
     Ok(ExitCode::from(if decision.allowed { 0 } else { 1 }))
 }
@@ -101,27 +106,38 @@ fn read_bounded(path: &Path) -> std::io::Result<String> {
     Ok(text)
 }
 
-/// The answer for people.
-fn human(output: &CheckOutput<'_>, policy: &str) -> String {
-    let verdict = if output.allowed { "allowed" } else { "denied" };
+/// The answer for people: the decision, why, and what the request would do. Everything from
+/// the request or the policy file is escaped.
+fn human(output: &CheckOutput<'_>, policy: &str, palette: Palette) -> String {
+    let verdict = if output.allowed {
+        palette.paint(Tone::Good, "allowed")
+    } else {
+        palette.paint(Tone::Bad, "denied")
+    };
     let target = output
         .target
-        .map(|t| format!(" {}", t.escape_debug()))
+        .map(|t| format!(" {}", escape(t)))
         .unwrap_or_default();
     let rules = if output.matched_rules.is_empty() {
         "(none)".to_owned()
     } else {
-        output.matched_rules.join(", ")
+        escape(&output.matched_rules.join(", ")).into_owned()
     };
     let mut text = format!(
         "{verdict}: {}/{}{target}\n  reason: {}\n  rules:  {rules}\n",
-        output.tool.escape_debug(),
-        output.action.escape_debug(),
-        output.reason
+        escape(output.tool),
+        escape(output.action),
+        escape(output.reason)
     );
     if let Some(resolved) = output.resolved_target {
-        text.push_str(&format!("  runs:   {resolved}\n"));
+        let resolved = escape(resolved);
+        let does = match (output.tool, output.action) {
+            ("pytest", _) => format!("  runs:   {resolved}\n"),
+            ("fs", "write") => format!("  writes: {resolved}\n"),
+            _ => format!("  target: {resolved}\n"),
+        };
+        text.push_str(&does);
     }
-    text.push_str(&format!("  policy: {policy}\n"));
+    text.push_str(&format!("  policy: {}\n", escape(policy)));
     text
 }

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::style::ColorChoice;
+
 /// Warden: run a project's tests safely on behalf of an autonomous coding agent.
 #[derive(Debug, Parser)]
 #[command(name = "warden", version)]
@@ -31,6 +33,17 @@ pub(crate) struct GlobalArgs {
     #[arg(long, global = true)]
     pub(crate) json: bool,
 
+    /// When to colour the output for people: `auto` colours a terminal unless NO_COLOR is set;
+    /// `--json` is never coloured.
+    #[arg(
+        long,
+        global = true,
+        value_name = "WHEN",
+        value_enum,
+        default_value_t = ColorChoice::Auto
+    )]
+    pub(crate) color: ColorChoice,
+
     /// More diagnostics on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,
@@ -44,6 +57,7 @@ pub(crate) enum Command {
     /// Run a target's tests under the policy, confirm flakes by rerunning failures, classify
     /// the result, hand back a retry context and record the evidence (exit 0 passed, 1 failed,
     /// 2 usage error, 3 denied, 4 timeout, 5 infrastructure).
+    #[command(after_help = VERIFY_HELP)]
     Verify(VerifyArgs),
     /// Classify a stored `warden verify --json` result again, offline, with history; runs
     /// nothing and prints `{"failure_class": ..., "retry_context": ...}`.
@@ -52,6 +66,28 @@ pub(crate) enum Command {
     #[command(subcommand)]
     Ledger(LedgerCommand),
 }
+
+/// The end of `warden verify --help`: examples, and what runs without a policy file.
+const VERIFY_HELP: &str = "\
+Examples:
+  warden verify runtime/tests                          run a directory's tests
+  warden verify runtime/tests/test_math.py::test_add   one test (a pytest node id)
+  warden verify runtime/tests --timeout 30 -- -x -k add
+                                                       a shorter deadline; stop at the first
+                                                       failure; only tests matching `add`
+  warden --json verify runtime/tests > result.json     the contract's JSON document
+  warden check --tool pytest --action run --target tests
+                                                       would this request be allowed?
+
+Without `--policy` or a `warden.toml` in the root, the built-in policy applies: pytest may run
+only targets inside `runtime/tests`, each run within 300 s, 600 s of test time per mission,
+failed tests rerun up to 2 times to tell flakes from failures, 50 KiB of each output stream
+kept; only a fixed list of pytest options is allowed after `--` (-x, --maxfail=N, -k, -m,
+--tb=..., -q, -v, ...; see docs/policy.md); `fs`/`write` is allowed inside the root except
+under `docs/00_foundations` and `docs/01_governance`. Every other tool and action is denied.
+
+To run tests elsewhere or change the limits, write a policy: `warden init` writes a
+`warden.toml` for this repository to start from (see docs/policy.md for every key).";
 
 /// `warden verify`.
 #[derive(Debug, Args)]

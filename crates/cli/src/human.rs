@@ -1,14 +1,21 @@
 //! `warden verify`'s answer for people: status and class, counts, failing and flaky tests, the
 //! retry context's suggestion, and where the evidence went.
 
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::Path;
 
 use warden_build_mission::LedgerEntry;
-use warden_taxonomy::{RunStatus, TestCounts, TestOutcome, VerifyReport};
+use warden_taxonomy::{FailureClass, RunStatus, TestCounts, TestOutcome, VerifyReport};
 
-/// Longest message shown per test or error, in characters.
+use crate::failure;
+use crate::style::{Palette, Tone, escape, escape_cut};
+
+/// Longest line shown of a message, in characters.
 const MESSAGE_CHARS: usize = 200;
+/// Most lines shown of one test's message (pytest's explanation lines, `where 3.5 = ...`);
+/// the whole message is in `--json`.
+const MESSAGE_LINES: usize = 8;
 /// Longest suggestion shown, in characters (the classifier writes them; they are short).
 const SUGGESTION_CHARS: usize = 1000;
 
@@ -22,30 +29,41 @@ pub(crate) enum Evidence<'a> {
     Failed,
 }
 
-/// The report as text for a terminal.
-pub(crate) fn render(report: &VerifyReport, notes: &[String], evidence: &Evidence<'_>) -> String {
+/// The report as text for a terminal, coloured with `palette`. Every piece of text that came
+/// from the run or the request is escaped ([`escape`]).
+pub(crate) fn render(
+    report: &VerifyReport,
+    notes: &[String],
+    evidence: &Evidence<'_>,
+    palette: Palette,
+) -> String {
     let mut out = String::new();
     let class = report
         .failure_class
-        .map(|c| format!(" ({c})"))
+        .map(|c| format!(" ({})", palette.paint(Tone::Strong, c.as_str())))
         .unwrap_or_default();
-    let status = match report.status {
-        RunStatus::Passed => "PASSED",
-        RunStatus::Failed => "FAILED",
-        RunStatus::Timeout => "TIMEOUT",
-        RunStatus::Denied => "DENIED",
-        RunStatus::Error => "ERROR",
+    let (status, tone) = match report.status {
+        RunStatus::Passed if report.failure_class.is_some() => ("PASSED", Tone::Warn),
+        RunStatus::Passed => ("PASSED", Tone::Good),
+        RunStatus::Failed => ("FAILED", Tone::Bad),
+        RunStatus::Timeout => ("TIMEOUT", Tone::Bad),
+        RunStatus::Denied => ("DENIED", Tone::Bad),
+        RunStatus::Error => ("ERROR", Tone::Bad),
     };
     line(
         &mut out,
-        &format!("{status}{class}  {}", clean(&report.target)),
+        &format!(
+            "{}{class}  {}",
+            palette.paint(tone, status),
+            escape(&report.target)
+        ),
     );
 
     let decision = &report.decision;
     let rules = if decision.matched_rules.is_empty() {
         String::new()
     } else {
-        format!(" [{}]", decision.matched_rules.join(", "))
+        format!(" [{}]", escape(&decision.matched_rules.join(", ")))
     };
     let verdict = if decision.allowed {
         "allowed"
@@ -55,10 +73,10 @@ pub(crate) fn render(report: &VerifyReport, notes: &[String], evidence: &Evidenc
     field(
         &mut out,
         "decision",
-        &format!("{verdict}{rules}: {}", clean(&decision.reason)),
+        &format!("{verdict}{rules}: {}", escape(&decision.reason)),
     );
     if let Some(resolved) = &report.resolved_target {
-        field(&mut out, "ran", &clean(resolved));
+        field(&mut out, "ran", &escape(resolved));
     }
 
     let ran = !report.attempts.is_empty();
@@ -79,11 +97,18 @@ pub(crate) fn render(report: &VerifyReport, notes: &[String], evidence: &Evidenc
                 millis(report.duration_ms)
             ),
         );
+        if let Some(stopped) = stopped_early(report) {
+            field(&mut out, "stopped", &palette.paint(Tone::Warn, &stopped));
+        }
     } else {
         field(&mut out, "tests", "none ran");
     }
     if let Some(test) = &report.timed_out_test {
-        field(&mut out, "timed out", &clean(test));
+        field(
+            &mut out,
+            "timed out",
+            &palette.paint(Tone::Bad, &escape(test)),
+        );
     }
 
     let failing: Vec<&str> = match &report.retry_context {
@@ -92,14 +117,24 @@ pub(crate) fn render(report: &VerifyReport, notes: &[String], evidence: &Evidenc
     };
     for (at, nodeid) in failing.iter().enumerate() {
         let label = if at == 0 { "failing" } else { "" };
-        field(&mut out, label, &clean(nodeid));
+        field(&mut out, label, &palette.paint(Tone::Bad, &escape(nodeid)));
+        if let Some(at) = failure::location(&report.stdout.text, nodeid) {
+            field(
+                &mut out,
+                "",
+                &format!(
+                    "  at {}",
+                    palette.paint(Tone::Strong, &escape_cut(at, MESSAGE_CHARS))
+                ),
+            );
+        }
         let message = report
             .tests
             .iter()
             .find(|t| t.nodeid == *nodeid && t.outcome.is_failure())
             .and_then(|t| t.message.as_deref());
         if let Some(message) = message {
-            field(&mut out, "", &format!("  {}", clean(message)));
+            message_lines(&mut out, message);
         }
     }
     for (at, nodeid) in report.flaky_tests.iter().enumerate() {
@@ -107,7 +142,10 @@ pub(crate) fn render(report: &VerifyReport, notes: &[String], evidence: &Evidenc
         field(
             &mut out,
             label,
-            &format!("{} (failed, and passed on the same code)", clean(nodeid)),
+            &format!(
+                "{} (failed, and passed on the same code)",
+                palette.paint(Tone::Warn, &escape(nodeid))
+            ),
         );
     }
     if let Some(context) = &report.retry_context {
@@ -117,13 +155,13 @@ pub(crate) fn render(report: &VerifyReport, notes: &[String], evidence: &Evidenc
         if !shown_with_tests {
             for (at, message) in context.error_messages.iter().enumerate() {
                 let label = if at == 0 { "errors" } else { "" };
-                field(&mut out, label, &clean(message));
+                field(&mut out, label, &first_line(message));
             }
         }
         field(
             &mut out,
             "next",
-            &clean_to(&context.suggestion, SUGGESTION_CHARS),
+            &first_line_cut(&context.suggestion, SUGGESTION_CHARS),
         );
     }
 
@@ -133,17 +171,21 @@ pub(crate) fn render(report: &VerifyReport, notes: &[String], evidence: &Evidenc
             "evidence",
             &format!(
                 "{} record {} (hash {})",
-                path.display(),
+                escape(&path.display().to_string()),
                 entry.seq,
                 entry.hash.get(..16).unwrap_or(&entry.hash)
             ),
         ),
         Evidence::NotRecorded => field(&mut out, "evidence", "not recorded (--no-ledger)"),
-        Evidence::Failed => field(&mut out, "evidence", "NOT RECORDED: the append failed"),
+        Evidence::Failed => field(
+            &mut out,
+            "evidence",
+            &palette.paint(Tone::Bad, "NOT RECORDED: the append failed"),
+        ),
     }
     for (at, note) in notes.iter().enumerate() {
         let label = if at == 0 { "notes" } else { "" };
-        field(&mut out, label, &clean(note));
+        field(&mut out, label, &first_line(note));
     }
     if ran {
         field(
@@ -157,6 +199,54 @@ pub(crate) fn render(report: &VerifyReport, notes: &[String], evidence: &Evidenc
         );
     }
     out
+}
+
+/// A run that ended before every collected test ran: why, and how many never ran.
+fn stopped_early(report: &VerifyReport) -> Option<String> {
+    let stdout = &report.stdout.text;
+    let after = failure::stopped_after(stdout);
+    let timed_out = report.status == RunStatus::Timeout;
+    let interrupted = report.failure_class == Some(FailureClass::Interrupted);
+    if after.is_none() && !timed_out && !interrupted {
+        return None;
+    }
+    let why = match after {
+        Some(1) => "after 1 failure".to_owned(),
+        Some(n) => format!("after {n} failures"),
+        None if timed_out => "at the deadline".to_owned(),
+        None => "before the end of the run".to_owned(),
+    };
+    let ran: BTreeSet<&str> = report
+        .tests
+        .iter()
+        .filter(|t| t.nodeid.contains("::"))
+        .map(|t| t.nodeid.as_str())
+        .collect();
+    let not_run = failure::collected(stdout).map(|c| c.saturating_sub(ran.len() as u64));
+    Some(match not_run {
+        Some(1) => format!("{why}; 1 test not run"),
+        Some(n) => format!("{why}; {n} tests not run"),
+        None => why,
+    })
+}
+
+/// The lines of a failure message, pytest's explanation lines included, each escaped and cut,
+/// at most [`MESSAGE_LINES`] of them.
+fn message_lines(out: &mut String, message: &str) {
+    let lines: Vec<&str> = message.lines().filter(|l| !l.trim().is_empty()).collect();
+    for text in lines.iter().take(MESSAGE_LINES) {
+        field(out, "", &format!("  {}", escape_cut(text, MESSAGE_CHARS)));
+    }
+    if lines.len() > MESSAGE_LINES {
+        field(
+            out,
+            "",
+            &format!(
+                "  ... {} more lines (the whole message is in `--json`)",
+                lines.len() - MESSAGE_LINES
+            ),
+        );
+    }
 }
 
 fn line(out: &mut String, text: &str) {
@@ -212,27 +302,16 @@ fn bytes(total: u64, truncated: bool) -> String {
     format!("{total} bytes{cut}")
 }
 
-/// The first line of `text`, cut to [`MESSAGE_CHARS`], with control characters (which a test
-/// could use to drive the terminal) shown escaped.
-fn clean(text: &str) -> String {
-    clean_to(text, MESSAGE_CHARS)
+/// The first line of `text`, escaped and cut to [`MESSAGE_CHARS`], with ` ...` when more
+/// lines follow.
+fn first_line(text: &str) -> String {
+    first_line_cut(text, MESSAGE_CHARS)
 }
 
-/// [`clean`] with another length limit.
-fn clean_to(text: &str, limit: usize) -> String {
+/// [`first_line`] with another length limit.
+fn first_line_cut(text: &str, limit: usize) -> String {
     let first = text.lines().next().unwrap_or_default();
-    let mut shown = String::new();
-    for (at, c) in first.chars().enumerate() {
-        if at == limit {
-            shown.push_str("...");
-            break;
-        }
-        if c.is_control() {
-            shown.extend(c.escape_default());
-        } else {
-            shown.push(c);
-        }
-    }
+    let mut shown = escape_cut(first, limit);
     if text.lines().nth(1).is_some() && !shown.ends_with("...") {
         shown.push_str(" ...");
     }
@@ -302,13 +381,14 @@ mod tests {
             &report(),
             &["retries clamped".to_owned()],
             &Evidence::NotRecorded,
+            Palette::PLAIN,
         );
         for expected in [
             "FAILED (test_failure)  runtime/tests",
             "allowed [pytest-runtime-tests]: inside runtime/tests",
             "2 passed, 1 failed (first attempt, exit code 1); 2 attempts, 1.5 s",
             "failing:   runtime/tests/test_a.py::test_b",
-            "  assert 1 == 2 ...",
+            "               assert 1 == 2\n               more\n",
             "flaky:     runtime/tests/test_a.py::test_c",
             "next:      fix the code under test",
             "evidence:  not recorded (--no-ledger)",
@@ -323,8 +403,46 @@ mod tests {
 
     #[test]
     fn control_characters_cannot_reach_the_terminal() {
-        let shown = clean("evil \u{1b}[2J\u{7}");
-        assert!(!shown.chars().any(char::is_control), "{shown:?}");
-        assert_eq!(clean(&"x".repeat(500)).chars().count(), MESSAGE_CHARS + 3);
+        let mut evil = report();
+        evil.tests[0].nodeid = "t.py::test[\u{1b}]0;owned\u{7}]".into();
+        evil.tests[0].message = Some("boom \u{1b}[2J\rline\n\u{9b}31m second".into());
+        evil.retry_context.as_mut().unwrap().failed_tests = vec![evil.tests[0].nodeid.clone()];
+        evil.flaky_tests = vec!["t.py::f[\u{202e}]".into()];
+        evil.target = "runtime/tests\u{1b}[1A".into();
+        let text = render(
+            &evil,
+            &["a\u{1b}note".into()],
+            &Evidence::NotRecorded,
+            Palette::PLAIN,
+        );
+        assert!(
+            !text
+                .chars()
+                .any(|c| c != '\n' && (c.is_control() || c == '\u{202e}')),
+            "{text:?}"
+        );
+        assert!(text.contains("t.py::test[\\u{1b}]0;owned\\u{7}]"), "{text}");
+        assert!(text.contains("boom \\u{1b}[2J\\rline"), "{text}");
+        assert_eq!(
+            first_line(&"x".repeat(500)).chars().count(),
+            MESSAGE_CHARS + 3
+        );
+    }
+
+    #[test]
+    fn colour_marks_the_status_the_class_and_the_failing_tests() {
+        let on = Palette { enabled: true };
+        let text = render(&report(), &[], &Evidence::NotRecorded, on);
+        assert!(
+            text.starts_with("\u{1b}[1m\u{1b}[31mFAILED\u{1b}[0m"),
+            "{text:?}"
+        );
+        assert!(text.contains("\u{1b}[1mtest_failure\u{1b}[0m"), "{text:?}");
+        assert!(
+            text.contains("\u{1b}[1m\u{1b}[31mruntime/tests/test_a.py::test_b\u{1b}[0m"),
+            "{text:?}"
+        );
+        let plain = render(&report(), &[], &Evidence::NotRecorded, Palette::PLAIN);
+        assert!(!plain.contains('\u{1b}'));
     }
 }

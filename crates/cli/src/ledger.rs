@@ -10,6 +10,7 @@ use warden_build_mission::{ChainReport, Ledger, LedgerError};
 use crate::cli::{GlobalArgs, LedgerCommand};
 use crate::error::CliError;
 use crate::output::{print, print_json};
+use crate::style::escape_lines;
 
 /// Exit code of `ledger verify` for anything but an intact chain, and of `ledger stats` for a
 /// ledger whose chain is broken.
@@ -57,7 +58,8 @@ fn verify(global: &GlobalArgs, file: &Path) -> Result<ExitCode, CliError> {
                  review and move it aside)"
             }
         };
-        print(&format!("{}: {report}{advice}\n", file.display()))?;
+        let text = format!("{}: {report}{advice}\n", file.display());
+        print(&escape_lines(&text))?;
     }
     Ok(if report.is_intact() {
         ExitCode::SUCCESS
@@ -77,7 +79,7 @@ fn stats(global: &GlobalArgs, file: &Path) -> Result<ExitCode, CliError> {
                 "{}: no statistics, the ledger is damaged: {report}",
                 file.display()
             );
-            eprintln!("warden: {message}");
+            eprintln!("warden: {}", escape_lines(&message));
             if global.json {
                 print_json(&serde_json::json!({ "error": message }))?;
             }
@@ -88,7 +90,8 @@ fn stats(global: &GlobalArgs, file: &Path) -> Result<ExitCode, CliError> {
     if global.json {
         print_json(&stats)?;
     } else {
-        print(&format!("{}\n{stats}", file.display()))?;
+        // The table names tests from the ledger: whatever a test was called reaches it.
+        print(&escape_lines(&format!("{}\n{stats}", file.display())))?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -8,11 +8,12 @@ use tracing_subscriber::fmt::MakeWriter;
 
 use crate::progress;
 
-/// Installs the subscriber: the level comes from `-v` (warnings by default), and `RUST_LOG`,
-/// when set, overrides it.
+/// Installs the subscriber: the level comes from `-v` (nothing by default: whatever a person
+/// must know is in the answer itself, a note or an error message), and `RUST_LOG`, when set,
+/// overrides it.
 pub(crate) fn init(verbose: u8) {
     let level = match verbose {
-        0 => LevelFilter::WARN,
+        0 => LevelFilter::OFF,
         1 => LevelFilter::INFO,
         2 => LevelFilter::DEBUG,
         _ => LevelFilter::TRACE,

@@ -12,6 +12,7 @@ mod classify;
 mod cli;
 mod context;
 mod error;
+mod failure;
 mod history;
 mod human;
 mod ledger;
@@ -19,6 +20,7 @@ mod logging;
 mod output;
 mod place;
 mod progress;
+mod style;
 mod verify;
 
 use std::io::Write as _;
@@ -92,7 +94,7 @@ fn usage_message(rendered: &str) -> String {
 /// on stdout, so a machine reading stdout gets one document whatever happens.
 fn report(err: &CliError, json: bool) {
     tracing::debug!(error = ?err, "exiting with a usage or configuration error");
-    eprintln!("warden: error: {err}");
+    eprintln!("warden: error: {}", style::escape_lines(&err.to_string()));
     if json {
         let doc = serde_json::json!({ "error": err.to_string() });
         let mut stdout = std::io::stdout().lock();

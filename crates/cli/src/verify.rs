@@ -23,7 +23,7 @@ use crate::history::History;
 use crate::human::{Evidence, render};
 use crate::output::{print, print_json};
 use crate::place::ledger_inside;
-use crate::progress::LiveProgress;
+use crate::progress::{LiveProgress, Plan};
 
 /// Exit code when Python or pytest is missing, or the evidence could not be recorded.
 const EXIT_INFRASTRUCTURE: u8 = 5;
@@ -51,6 +51,10 @@ pub(crate) fn run(global: &GlobalArgs, args: &VerifyArgs) -> Result<ExitCode, Cl
     let history = History::open(&args.history, ledger.as_ref())?;
     let history_problem = history.problem();
 
+    let policy_retries = context.policy.limits().retries;
+    let retries = args
+        .retries
+        .map_or(policy_retries, |r| r.min(policy_retries));
     let mut runner = Mission::runner_for(&context.root);
     if let Some(python) = &args.python {
         runner = runner.with_python(python.clone());
@@ -74,7 +78,14 @@ pub(crate) fn run(global: &GlobalArgs, args: &VerifyArgs) -> Result<ExitCode, Cl
         .map_err(CliError::Runtime)?;
     let live = !global.json && std::io::stderr().is_terminal();
     let finished = runtime.block_on(async {
-        let display = live.then(|| LiveProgress::start(&args.target, progress));
+        let display = live.then(|| {
+            let plan = Plan {
+                target: args.target.clone(),
+                retries,
+                palette: global.color.stderr(),
+            };
+            LiveProgress::start(plan, progress)
+        });
         let finished = tokio::select! {
             verification = mission.verify(&request, history) => Ok(verification),
             signal = stop_signal() => Err(signal),
@@ -92,11 +103,16 @@ pub(crate) fn run(global: &GlobalArgs, args: &VerifyArgs) -> Result<ExitCode, Cl
         Ok(Err(e)) => return Err(CliError::Mission(e.to_string())),
         Err(signal) => return interrupted(global, signal),
     };
+    let mut notes = verification.notes.clone();
     if let Some(problem) = history_problem.take() {
         tracing::warn!(
             %problem,
             "part of the history could not be read; the classification used what was read"
         );
+        notes.push(format!(
+            "part of the history could not be read ({problem}); the classification used what was \
+             read"
+        ));
     }
 
     let report = &verification.report;
@@ -107,7 +123,7 @@ pub(crate) fn run(global: &GlobalArgs, args: &VerifyArgs) -> Result<ExitCode, Cl
             (Some(entry), Some(path)) => Evidence::Recorded(path, entry),
             _ => Evidence::NotRecorded,
         };
-        print(&render(report, &verification.notes, &evidence))?;
+        print(&render(report, &notes, &evidence, global.color.stdout()))?;
     }
     let code = verification.exit_code();
     tracing::info!(status = %report.status, code, "verification finished");
@@ -134,7 +150,12 @@ fn unrecorded(
     if global.json {
         print_json(report)?;
     } else {
-        print(&render(report, &[], &Evidence::Failed))?;
+        print(&render(
+            report,
+            &[],
+            &Evidence::Failed,
+            global.color.stdout(),
+        ))?;
     }
     Ok(ExitCode::from(EXIT_INFRASTRUCTURE))
 }

@@ -375,9 +375,42 @@ fn publish(progress: &watch::Sender<Progress>, parser: &LineParser) {
             p.failures = parser.failure_count();
             p.collected = parser.collected();
             p.current_test = current.map(str::to_owned);
+            name_new_failures(p, parser);
         }
         changed
     });
+}
+
+/// How far back from the newest result [`name_new_failures`] looks.
+const RECENT_RESULTS: usize = 256;
+
+/// Adds the failures the parser has seen since the last snapshot to [`Progress::failed_tests`]
+/// (up to its bound). New failures are looked for among the last [`RECENT_RESULTS`] results
+/// only, so the work per snapshot is bounded whatever the run prints (a display may then miss
+/// a failure in a burst; the report never does).
+fn name_new_failures(p: &mut Progress, parser: &LineParser) {
+    let named = p.failed_tests.len();
+    let wanted = usize::try_from(p.failures)
+        .unwrap_or(usize::MAX)
+        .min(Progress::MAX_NAMED_FAILURES)
+        .saturating_sub(named);
+    if wanted == 0 {
+        return;
+    }
+    let mut new: Vec<String> = Vec::new();
+    for test in parser.tests().iter().rev().take(RECENT_RESULTS) {
+        if new.len() == wanted {
+            break;
+        }
+        if test.outcome.is_failure()
+            && test.nodeid.contains("::")
+            && !p.failed_tests.contains(&test.nodeid)
+            && !new.contains(&test.nodeid)
+        {
+            new.push(test.nodeid.clone());
+        }
+    }
+    p.failed_tests.extend(new.into_iter().rev());
 }
 
 /// What to tell a person when the interpreter could not be started.

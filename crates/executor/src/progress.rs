@@ -20,4 +20,12 @@ pub struct Progress {
     pub failures: u64,
     /// The test running now, if pytest has named it.
     pub current_test: Option<String>,
+    /// The tests that failed or errored so far, in the order they did, at most
+    /// [`Progress::MAX_NAMED_FAILURES`] of them (a display names each failure as it happens).
+    pub failed_tests: Vec<String>,
+}
+
+impl Progress {
+    /// Bound on [`Progress::failed_tests`]: a display names this many, then only counts.
+    pub const MAX_NAMED_FAILURES: usize = 100;
 }
