@@ -29,17 +29,25 @@
 //! take turns through an exclusive lock; a run that cannot get it at once, or a cache that
 //! cannot be used (not a plain directory, unwritable), falls back to running without one.
 //!
+//! The cache usually lives in `.warden/` under the root, where the code under test can write
+//! too. So every file in it is reached through directory handles held from the check to the
+//! use ([`warden_rootfs`]): no link is followed on the way to the cache, in it or in the
+//! mirror, no open waits (a FIFO planted as the lock or the manifest is refused, not opened),
+//! and deletions are `unlinkat` calls relative to the handle of the directory that was
+//! listed, so a directory swapped for a link mid-walk cannot redirect them outside.
+//!
 //! Bytecode of files outside the root (the standard library, installed packages) goes to the
 //! same prefix and is checked by Python as usual: those files are not the code under test.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, TryLockError};
-use std::io::{self, Read};
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::time::SystemTime;
 
 use camino::{Utf8Component, Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
+use warden_rootfs::{Dir, Kind, LockMode, Open};
 
 /// The directory under the cache directory that Python's mirror tree is rooted at (apart from
 /// Warden's own files, whose names could otherwise be the first component of some path).
@@ -54,20 +62,23 @@ const STARTED: &str = "run-started";
 const MAX_MANIFEST_BYTES: u64 = 64 * 1024 * 1024;
 /// Deeper mirror directories are not descended into; their bytecode is deleted.
 const MAX_DEPTH: usize = 128;
+/// At most this many entries are deleted from a mirror directory nested too deep.
+const MAX_DEEP_REMOVALS: usize = 100_000;
 /// Manifest format version.
 const VERSION: u32 = 1;
 
 /// Why a configured cache is not used for a run (the run goes ahead without one).
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum CacheUnavailable {
-    /// The directory is relative, or reached through a symbolic link.
-    #[error(
-        "the bytecode cache {0} is not an absolute path free of symbolic links; give a plain directory"
-    )]
+    /// The directory is relative.
+    #[error("the bytecode cache {0} is not an absolute path; give a plain directory")]
     NotPlain(Utf8PathBuf),
     /// Another run holds the cache.
     #[error("another run is using the bytecode cache {0}")]
     Busy(Utf8PathBuf),
+    /// Something that is not Warden's was found in the cache's place (a link, a FIFO, ...).
+    #[error("the bytecode cache was not used: {0}")]
+    Refused(warden_rootfs::Error),
     /// The file system refused.
     #[error("the bytecode cache {path} cannot be used ({action}): {source}")]
     Io {
@@ -79,6 +90,20 @@ pub(crate) enum CacheUnavailable {
         #[source]
         source: io::Error,
     },
+}
+
+impl From<warden_rootfs::Error> for CacheUnavailable {
+    fn from(e: warden_rootfs::Error) -> Self {
+        CacheUnavailable::Refused(e)
+    }
+}
+
+impl CacheUnavailable {
+    /// Whether the cache was refused because something planted there is not Warden's (worth
+    /// a line in the evidence, unlike a busy cache).
+    pub(crate) fn is_tampering(&self) -> bool {
+        matches!(self, CacheUnavailable::Refused(e) if e.is_wrong_kind())
+    }
 }
 
 /// What identifies one version of a source file.
@@ -115,7 +140,8 @@ struct Manifest {
 /// [`Lease::finish`]. Dropping it without finishing releases the lock and records nothing.
 #[derive(Debug)]
 pub(crate) struct Lease {
-    dir: Utf8PathBuf,
+    /// The cache directory, held since it was checked.
+    cache: Dir,
     prefix: Utf8PathBuf,
     root: Utf8PathBuf,
     started: (i64, i64),
@@ -139,27 +165,17 @@ impl Lease {
         if !dir.is_absolute() {
             return Err(CacheUnavailable::NotPlain(dir.to_owned()));
         }
-        fs::create_dir_all(dir).map_err(io("create", dir))?;
-        // Deleting under `<dir>/<root>` must never reach anything but the cache itself.
-        let real = dir.canonicalize_utf8().map_err(io("resolve", dir))?;
-        if real != dir
-            || !fs::symlink_metadata(dir)
-                .map_err(io("inspect", dir))?
-                .is_dir()
-        {
-            return Err(CacheUnavailable::NotPlain(dir.to_owned()));
-        }
+        // Every component from `/` down is a real directory, not a link, and the handle is
+        // what everything below goes through: deleting under it never reaches anything else.
+        let cache = Dir::open_unlinked(dir, true)?;
         let lock_path = dir.join(LOCK);
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(io("open the lock", &lock_path))?;
-        match lock.try_lock() {
+        let lock = cache.open_file(LOCK, Open::Write)?;
+        match warden_rootfs::try_lock(&lock, LockMode::Exclusive, lock_path.as_std_path()) {
             Ok(()) => {}
-            Err(TryLockError::WouldBlock) => return Err(CacheUnavailable::Busy(dir.to_owned())),
-            Err(TryLockError::Error(e)) => return Err(io("lock", &lock_path)(e)),
+            Err(warden_rootfs::Error::Busy { .. }) => {
+                return Err(CacheUnavailable::Busy(dir.to_owned()));
+            }
+            Err(e) => return Err(e.into()),
         }
         // The start is taken before anything is checked: a source that changes after it is
         // caught by `finish`, one that changed before it by the check below.
@@ -167,32 +183,38 @@ impl Lease {
         let nanos = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
-        fs::write(&marker, nanos.to_string()).map_err(io("write the start marker", &marker))?;
-        let meta = fs::metadata(&marker).map_err(io("read the start marker", &marker))?;
+        cache.remove_file(STARTED)?;
+        let mut file = cache.open_file(STARTED, Open::CreateNew)?;
+        file.write_all(nanos.to_string().as_bytes())
+            .map_err(io("write the start marker", &marker))?;
+        let meta = file
+            .metadata()
+            .map_err(io("read the start marker", &marker))?;
         let lease = Lease {
-            dir: dir.to_owned(),
             prefix: dir.join(TREE),
             root: root.to_owned(),
             started: (meta.ctime(), meta.ctime_nsec()),
-            manifest: read_manifest(&dir.join(MANIFEST)),
+            manifest: read_manifest(&cache),
+            cache,
             _lock: lock,
         };
-        let mirror = lease.mirror();
         let mut problem = None;
-        walk(&mirror, &lease.root, 0, &mut |entry| match entry {
-            Entry::Partial(path) => remove(&path, &mut problem),
-            Entry::Bytecode { path, sources } => {
-                let good = !sources.is_empty()
-                    && sources.iter().all(|(source, status)| {
-                        lease.manifest.sources.get(source.as_str()) == Some(status)
-                    });
-                if !good {
-                    remove(&path, &mut problem);
+        if let Some(mirror) = lease.mirror() {
+            walk(&mirror, &lease.root, 0, &mut |entry| match entry {
+                Entry::Partial(dir, name) => remove(&dir, &name, &mut problem),
+                Entry::Bytecode { dir, name, sources } => {
+                    let good = !sources.is_empty()
+                        && sources.iter().all(|(source, status)| {
+                            lease.manifest.sources.get(source.as_str()) == Some(status)
+                        });
+                    if !good {
+                        remove(&dir, &name, &mut problem);
+                    }
                 }
-            }
-        });
+            });
+        }
         match problem {
-            Some(e) => Err(io("delete stale bytecode", &mirror)(e)),
+            Some(e) => Err(e.into()),
             None => Ok(lease),
         }
     }
@@ -205,61 +227,86 @@ impl Lease {
     /// Records the bytecode the run left whose sources did not change while it ran, deletes
     /// the rest, and releases the cache. Problems are logged: the next run checks again.
     pub(crate) fn finish(mut self) {
-        let mirror = self.mirror();
         let mut manifest = std::mem::take(&mut self.manifest);
         manifest
             .sources
             .retain(|source, _| !Utf8Path::new(source).starts_with(&self.root));
         let mut problem = None;
-        walk(&mirror, &self.root, 0, &mut |entry| match entry {
-            Entry::Partial(path) => remove(&path, &mut problem),
-            Entry::Bytecode { path, sources } => {
-                let settled = !sources.is_empty()
-                    && sources
-                        .iter()
-                        .all(|(_, status)| status.ctime < self.started);
-                if settled {
-                    manifest.sources.extend(sources);
-                } else {
-                    remove(&path, &mut problem);
+        if let Some(mirror) = self.mirror() {
+            walk(&mirror, &self.root, 0, &mut |entry| match entry {
+                Entry::Partial(dir, name) => remove(&dir, &name, &mut problem),
+                Entry::Bytecode { dir, name, sources } => {
+                    let settled = !sources.is_empty()
+                        && sources
+                            .iter()
+                            .all(|(_, status)| status.ctime < self.started);
+                    if settled {
+                        manifest.sources.extend(sources);
+                    } else {
+                        remove(&dir, &name, &mut problem);
+                    }
                 }
-            }
-        });
+            });
+        }
         if let Some(e) = problem {
-            tracing::warn!(cache = %self.dir, error = %e, "could not delete bytecode compiled from files that changed during the run; the next run deletes it");
+            tracing::warn!(cache = %self.cache.path().display(), error = %e, "could not delete bytecode compiled from files that changed during the run; the next run deletes it");
         }
         manifest.version = VERSION;
         if let Err(e) = self.write_manifest(&manifest) {
-            tracing::warn!(cache = %self.dir, error = %e, "could not record the bytecode cache; the next run re-compiles");
+            tracing::warn!(cache = %self.cache.path().display(), error = %e, "could not record the bytecode cache; the next run re-compiles");
         }
     }
 
-    /// Where Python puts the bytecode of files under the root: the root's absolute path,
-    /// re-rooted at the prefix.
-    fn mirror(&self) -> Utf8PathBuf {
-        let mut mirror = self.prefix.clone();
-        mirror.extend(
+    /// The directory where Python puts the bytecode of files under the root (the root's
+    /// absolute path, re-rooted at the prefix), or `None` when there is none yet. Something
+    /// other than a directory in its place is logged and skipped: Python cannot have written
+    /// bytecode through it either.
+    fn mirror(&self) -> Option<Dir> {
+        let mut rel = Utf8PathBuf::from(TREE);
+        rel.extend(
             self.root
                 .components()
                 .filter(|c| matches!(c, Utf8Component::Normal(_))),
         );
-        mirror
+        match self.cache.open_dir(&rel) {
+            Ok(dir) => Some(dir),
+            Err(e) if e.is_not_found() => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "the bytecode mirror cannot be checked");
+                None
+            }
+        }
     }
 
-    fn write_manifest(&self, manifest: &Manifest) -> io::Result<()> {
-        let text = serde_json::to_vec(manifest).map_err(io::Error::other)?;
-        let mut file = tempfile::NamedTempFile::new_in(&self.dir)?;
-        io::Write::write_all(&mut file, &text)?;
-        file.persist(self.dir.join(MANIFEST)).map_err(|e| e.error)?;
-        Ok(())
+    fn write_manifest(&self, manifest: &Manifest) -> Result<(), warden_rootfs::Error> {
+        let text = serde_json::to_vec(manifest).unwrap_or_default();
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let temporary = format!("{MANIFEST}.{}.{nanos}", std::process::id());
+        let mut file = self.cache.open_file(&temporary, Open::CreateNew)?;
+        let written = file.write_all(&text).and_then(|()| file.sync_data());
+        drop(file);
+        if let Err(source) = written {
+            let _ = self.cache.remove_file(&temporary);
+            return Err(warden_rootfs::Error::Io {
+                action: "write",
+                path: self.cache.path().join(&temporary),
+                source,
+            });
+        }
+        // A link or anything else at the manifest's name is replaced, never written through.
+        self.cache.rename(&temporary, &self.cache, MANIFEST)
     }
 }
 
-/// The manifest at `path`, or an empty one when it is missing or unreadable (so nothing is
+/// The manifest in `cache`, or an empty one when it is missing or unreadable (so nothing is
 /// trusted).
-fn read_manifest(path: &Utf8Path) -> Manifest {
+fn read_manifest(cache: &Dir) -> Manifest {
     let read = || -> Result<Manifest, String> {
-        let file = File::open(path).map_err(|e| e.to_string())?;
+        let file = cache
+            .open_file(MANIFEST, Open::Read)
+            .map_err(|e| e.to_string())?;
         let mut text = String::new();
         file.take(MAX_MANIFEST_BYTES + 1)
             .read_to_string(&mut text)
@@ -276,56 +323,59 @@ fn read_manifest(path: &Utf8Path) -> Manifest {
     match read() {
         Ok(manifest) => manifest,
         Err(reason) => {
-            if path.exists() {
-                tracing::warn!(%path, %reason, "ignoring the bytecode manifest; cached bytecode under the root is re-compiled");
+            if cache.status_of(MANIFEST).is_ok() {
+                tracing::warn!(cache = %cache.path().display(), %reason, "ignoring the bytecode manifest; cached bytecode under the root is re-compiled");
             }
             Manifest::default()
         }
     }
 }
 
-/// A file found in the mirror.
+/// A file found in the mirror, with the handle of the directory it was listed in.
 enum Entry {
     /// A `.pyc` with the status of each existing source it may belong to.
     Bytecode {
-        path: Utf8PathBuf,
+        dir: Dir,
+        name: String,
         sources: Vec<(String, SourceStatus)>,
     },
     /// A half-written `.pyc` (`name.pyc.<suffix>`) or one that is not a regular file: never
     /// kept.
-    Partial(Utf8PathBuf),
+    Partial(Dir, String),
 }
 
-/// Visits every bytecode file under `mirror` (whose files mirror `source_dir`), not following
-/// symbolic links. Unreadable directories are skipped: Python cannot have read them either.
-fn walk(mirror: &Utf8Path, source_dir: &Utf8Path, depth: usize, visit: &mut dyn FnMut(Entry)) {
-    let Ok(entries) = fs::read_dir(mirror) else {
+/// Visits every bytecode file under `mirror` (whose files mirror `source_dir`), through
+/// handles, never following a link. Unreadable directories are skipped: Python cannot have
+/// read them either.
+fn walk(mirror: &Dir, source_dir: &Utf8Path, depth: usize, visit: &mut dyn FnMut(Entry)) {
+    let Ok(entries) = mirror.entries() else {
         return;
     };
     for entry in entries.flatten() {
-        let Ok(kind) = entry.file_type() else {
+        let Ok(name) = entry.name.into_string() else {
             continue;
         };
-        let Ok(name) = entry.file_name().into_string() else {
-            continue;
-        };
-        let path = mirror.join(&name);
         let bytecode_like = name.ends_with(".pyc") || name.contains(".pyc.");
-        if kind.is_dir() {
+        if entry.kind == Kind::Dir {
             if depth < MAX_DEPTH {
-                walk(&path, &source_dir.join(&name), depth + 1, visit);
+                if let Ok(sub) = mirror.open_dir(&name) {
+                    walk(&sub, &source_dir.join(&name), depth + 1, visit);
+                }
             } else {
-                tracing::warn!(%path, "bytecode cache deeper than Warden checks; not used");
-                let _ = fs::remove_dir_all(&path);
+                tracing::warn!(path = %mirror.path().join(&name).display(), "bytecode cache deeper than Warden checks; not used");
+                let mut budget = MAX_DEEP_REMOVALS;
+                let _ = mirror.remove_tree(&name, &mut budget);
             }
-        } else if kind.is_file() && name.ends_with(".pyc") {
+        } else if entry.kind == Kind::File && name.ends_with(".pyc") {
             visit(Entry::Bytecode {
                 sources: sources_of(source_dir, &name),
-                path,
+                dir: mirror.clone(),
+                name,
             });
-        } else if bytecode_like {
-            // Half-written, or not a regular file (Python writes only regular files here).
-            visit(Entry::Partial(path));
+        } else if bytecode_like || entry.kind == Kind::Symlink {
+            // Half-written, or not a regular file (Python writes only regular files here);
+            // a link anywhere in the mirror would make Python write through it.
+            visit(Entry::Partial(mirror.clone(), name));
         }
     }
 }
@@ -334,7 +384,8 @@ fn walk(mirror: &Utf8Path, source_dir: &Utf8Path, depth: usize, visit: &mut dyn 
 ///
 /// Python names bytecode `<stem>.<tag>[.opt-N].pyc` and pytest `<stem>.<tag>-pytest-<version>.pyc`,
 /// where the stem may itself contain dots: every prefix of the name that ends before a dot is
-/// a candidate stem, and all that exist must be unchanged for the file to be trusted.
+/// a candidate stem, and all that exist must be unchanged for the file to be trusted. (Only
+/// the status is read, which never waits, and following a link is what Python does too.)
 fn sources_of(source_dir: &Utf8Path, name: &str) -> Vec<(String, SourceStatus)> {
     let stem_area = &name[..name.len() - ".pyc".len()];
     stem_area
@@ -349,11 +400,9 @@ fn sources_of(source_dir: &Utf8Path, name: &str) -> Vec<(String, SourceStatus)> 
         .collect()
 }
 
-fn remove(path: &Utf8Path, problem: &mut Option<io::Error>) {
-    match fs::remove_file(path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => *problem = Some(e),
+fn remove(dir: &Dir, name: &str, problem: &mut Option<warden_rootfs::Error>) {
+    if let Err(e) = dir.remove_file(name) {
+        *problem = Some(e);
     }
 }
 
@@ -570,13 +619,117 @@ mod tests {
         fs::create_dir_all(&s.cache).unwrap();
         let link = s.cache.with_file_name("link");
         std::os::unix::fs::symlink(&s.cache, &link).unwrap();
-        let linked = Lease::acquire(&link, &s.root);
-        assert!(matches!(linked, Err(CacheUnavailable::NotPlain(_))));
-        let through = Lease::acquire(&link.join("inner"), &s.root);
-        assert!(matches!(through, Err(CacheUnavailable::NotPlain(_))));
+        for refused in [link.clone(), link.join("inner")] {
+            let result = Lease::acquire(&refused, &s.root);
+            assert!(
+                matches!(&result, Err(e) if e.is_tampering()),
+                "{refused}: {result:?}"
+            );
+        }
         fs::write(s.cache.join("file"), "").unwrap();
         let file = Lease::acquire(&s.cache.join("file"), &s.root);
-        assert!(matches!(file, Err(CacheUnavailable::Io { .. })), "{file:?}");
+        assert!(matches!(&file, Err(e) if e.is_tampering()), "{file:?}");
+        assert!(!s.cache.join("inner").exists(), "created through the link");
+    }
+
+    fn mkfifo(path: &Utf8Path) {
+        let status = std::process::Command::new("mkfifo")
+            .arg(path.as_str())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Acquires on another thread, so a FIFO that is waited on fails the test, not hangs it.
+    fn acquire_without_hanging(s: &Setup) -> Result<Lease, CacheUnavailable> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (cache, root) = (s.cache.clone(), s.root.clone());
+        std::thread::spawn(move || {
+            let _ = tx.send(Lease::acquire(&cache, &root));
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(20))
+            .expect("acquiring the cache blocked on a FIFO")
+    }
+
+    #[test]
+    fn a_fifo_planted_as_the_lock_is_refused_without_waiting_and_as_the_marker_replaced() {
+        let s = Setup::new();
+        fs::create_dir_all(&s.cache).unwrap();
+        mkfifo(&s.cache.join(LOCK));
+        let Err(e) = acquire_without_hanging(&s) else {
+            panic!("a FIFO was accepted as the lock");
+        };
+        assert!(e.is_tampering(), "{e}");
+        let message = e.to_string();
+        assert!(
+            message.contains("FIFO") && message.contains(LOCK),
+            "{message}"
+        );
+        fs::remove_file(s.cache.join(LOCK)).unwrap();
+        // The marker is Warden's own file, made anew for each run: whatever is there goes.
+        mkfifo(&s.cache.join(STARTED));
+        drop(acquire_without_hanging(&s).unwrap());
+        assert!(
+            fs::symlink_metadata(s.cache.join(STARTED))
+                .unwrap()
+                .is_file()
+        );
+    }
+
+    #[test]
+    fn a_fifo_or_link_planted_as_the_manifest_trusts_nothing_and_is_replaced() {
+        let s = Setup::new();
+        s.source("pkg/mod.py", "VALUE = 1\n");
+        let lease = s.lease();
+        s.compile(MOD);
+        lease.finish();
+        fs::remove_file(s.cache.join(MANIFEST)).unwrap();
+        mkfifo(&s.cache.join(MANIFEST));
+        let lease = acquire_without_hanging(&s).unwrap();
+        assert!(!s.cached(MOD), "trusted without a manifest");
+        s.compile(MOD);
+        lease.finish();
+        assert!(
+            fs::symlink_metadata(s.cache.join(MANIFEST))
+                .unwrap()
+                .is_file()
+        );
+        // A link to a file outside: never read, never written through.
+        let outside = s.root.with_file_name("outside.json");
+        fs::write(&outside, "theirs").unwrap();
+        fs::remove_file(s.cache.join(MANIFEST)).unwrap();
+        std::os::unix::fs::symlink(&outside, s.cache.join(MANIFEST)).unwrap();
+        let lease = s.lease();
+        lease.finish();
+        assert_eq!(fs::read_to_string(&outside).unwrap(), "theirs");
+        assert!(
+            fs::symlink_metadata(s.cache.join(MANIFEST))
+                .unwrap()
+                .is_file()
+        );
+    }
+
+    #[test]
+    fn a_mirror_directory_swapped_for_a_link_is_never_deleted_through() {
+        let s = Setup::new();
+        s.source("pkg/mod.py", "VALUE = 1\n");
+        let lease = s.lease();
+        s.compile(MOD);
+        lease.finish();
+        // Bytecode-looking files outside, and the mirror's `pkg` now a link to them.
+        let outside = s.root.with_file_name("victim");
+        fs::create_dir_all(&outside).unwrap();
+        fs::write(outside.join(MOD.trim_start_matches("pkg/")), "precious").unwrap();
+        let pkg = s.mirror("pkg");
+        fs::remove_dir_all(&pkg).unwrap();
+        std::os::unix::fs::symlink(&outside, &pkg).unwrap();
+        let lease = s.lease();
+        lease.finish();
+        assert_eq!(fs::read_dir(&outside).unwrap().count(), 1);
+        assert!(
+            fs::symlink_metadata(&pkg).is_err(),
+            "the link stays in the mirror"
+        );
     }
 
     #[test]

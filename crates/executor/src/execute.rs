@@ -24,7 +24,7 @@ use std::pin::Pin;
 use std::process::Stdio;
 use std::time::Duration;
 
-use camino::{Utf8Path, Utf8PathBuf};
+use camino::Utf8PathBuf;
 use nix::sys::signal::Signal;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
@@ -40,6 +40,7 @@ use crate::lines::{LineParser, StderrScanner};
 use crate::process::{ProcessGroup, new_run_id};
 use crate::progress::Progress;
 use crate::results::{self, Exit};
+use crate::scratch::Scratch;
 
 /// Size of each read from a pipe.
 const CHUNK_BYTES: usize = 64 * 1024;
@@ -77,25 +78,32 @@ impl Feed for StderrScanner {
 }
 
 /// The run's use of the bytecode cache in `dir`, or `None` (the run then writes no bytecode)
-/// when it cannot have it.
-async fn take_bytecode_cache(dir: Utf8PathBuf, root: Utf8PathBuf) -> Option<Lease> {
+/// when it cannot have it; with a line for the evidence when something planted there was
+/// refused.
+async fn take_bytecode_cache(
+    dir: Utf8PathBuf,
+    root: Utf8PathBuf,
+) -> (Option<Lease>, Option<String>) {
     let taken = tokio::task::spawn_blocking(move || Lease::acquire(&dir, &root)).await;
     match taken {
-        Ok(Ok(lease)) => Some(lease),
+        Ok(Ok(lease)) => (Some(lease), None),
         Ok(Err(reason)) => {
             tracing::warn!(%reason, "running without the bytecode cache");
-            None
+            let note = reason
+                .is_tampering()
+                .then(|| format!("{reason}; the run went ahead without it"));
+            (None, note)
         }
         Err(e) => {
             tracing::warn!(error = %e, "running without the bytecode cache");
-            None
+            (None, None)
         }
     }
 }
 
 /// Runs `inv` to completion and returns its evidence. Never fails: problems are evidence.
 pub(crate) async fn execute(inv: &Invocation, progress: &watch::Sender<Progress>) -> RunEvidence {
-    let scratch = match tempfile::Builder::new().prefix("warden-run-").tempdir() {
+    let scratch = match Scratch::new() {
         Ok(dir) => dir,
         Err(e) => {
             return RunEvidence::not_started(
@@ -107,10 +115,7 @@ pub(crate) async fn execute(inv: &Invocation, progress: &watch::Sender<Progress>
             );
         }
     };
-    let report_path = match Utf8Path::from_path(scratch.path()) {
-        Some(dir) => dir.join("report.xml"),
-        None => Utf8PathBuf::from(format!("{}/report.xml", scratch.path().display())),
-    };
+    let report_path = scratch.report_path().clone();
     let argv = inv.argv(&report_path);
     if !inv.root.is_dir() {
         return RunEvidence::not_started(
@@ -119,9 +124,9 @@ pub(crate) async fn execute(inv: &Invocation, progress: &watch::Sender<Progress>
             format!("the root {} is not a directory", inv.root),
         );
     }
-    let lease = match &inv.bytecode_cache {
+    let (lease, cache_problem) = match &inv.bytecode_cache {
         Some(dir) => take_bytecode_cache(dir.clone(), inv.root.clone()).await,
-        None => None,
+        None => (None, None),
     };
     let run_id = new_run_id();
     let mut command = Command::new(&argv[0]);
@@ -240,11 +245,21 @@ pub(crate) async fn execute(inv: &Invocation, progress: &watch::Sender<Progress>
     }
 
     let root = inv.root.clone();
-    let report = tokio::task::spawn_blocking(move || junit::read_report(&report_path, &root))
-        .await
-        .ok()
-        .flatten();
-    drop(scratch);
+    // Read through the scratch directory's handle: a FIFO or link planted as the report is
+    // refused (and said in the evidence), never waited on or followed.
+    // Removing it afterwards happens there too, off the async workers: the code under test
+    // may have filled it.
+    let (report, report_problem) = tokio::task::spawn_blocking(move || {
+        let read = match scratch.open_report() {
+            Ok(Some(file)) => (Some(junit::read_report(file, &root)), None),
+            Ok(None) => (None, None),
+            Err(problem) => (None, Some(problem)),
+        };
+        drop(scratch);
+        read
+    })
+    .await
+    .unwrap_or((None, None));
 
     let findings = results::merge(report, &out.parser, &err.parser, &inv.root);
     let exit = exit.map(|status| {
@@ -295,6 +310,8 @@ pub(crate) async fn execute(inv: &Invocation, progress: &watch::Sender<Progress>
             "a process outside the run's process group kept the output pipes open; output after that point was abandoned".into(),
         );
     }
+    diagnostics.extend(cache_problem);
+    diagnostics.extend(report_problem);
     let duration = started.elapsed();
     progress.send_modify(|p| {
         p.running = false;

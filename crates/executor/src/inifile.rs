@@ -122,7 +122,8 @@ fn holds_configuration(path: &Utf8Path, name: &str) -> bool {
 /// The file's text, or `None` if it cannot be read, is too large, or is not UTF-8 (pytest
 /// reads it as UTF-8 and would fail).
 fn read_bounded(path: &Utf8Path) -> Option<String> {
-    let file = std::fs::File::open(path).ok()?;
+    // Without waiting: a FIFO named like a configuration file must not hang Warden.
+    let file = warden_rootfs::open_read(path, true).ok()?;
     let mut bytes = Vec::new();
     file.take(MAX_BYTES + 1).read_to_end(&mut bytes).ok()?;
     if bytes.len() as u64 > MAX_BYTES {
@@ -362,5 +363,26 @@ mod tests {
             Some(base.join("r/tox.ini")),
             "not UTF-8"
         );
+    }
+
+    #[test]
+    fn a_fifo_named_like_a_configuration_file_is_not_waited_on() {
+        let (_dir, base) = tree(&[TEST]);
+        let fifo = base.join("r/tox.ini");
+        let made = std::process::Command::new("mkfifo")
+            .arg(fifo.as_str())
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let root = base.join("r");
+        std::thread::spawn(move || {
+            let _ = tx.send(locate(&root, &["runtime/tests".to_owned()]));
+        });
+        let located = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("locating the configuration waited on a FIFO");
+        // Not a file, so not a configuration file.
+        assert_eq!(located, None, "{fifo}");
     }
 }

@@ -81,6 +81,7 @@ mod process;
 mod progress;
 mod results;
 mod runner;
+mod scratch;
 
 pub use budget::{BudgetExhausted, MissionBudget};
 pub use evidence::{CollectionError, LeakedProcess, ResultsSource, RunEvidence, RunOutcome};

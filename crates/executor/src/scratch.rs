@@ -1,0 +1,90 @@
+//! The run's private scratch directory (where pytest writes the JUnit report), held by handle.
+//!
+//! Its path is in pytest's `sys.argv`, so the code under test can replace what is in it: the
+//! report with a FIFO (whose `open` would wait forever) or a link, the directory itself with
+//! a link to somewhere else. Warden therefore opens the directory once, before pytest starts,
+//! and reads and deletes only through that handle: the report is opened without following a
+//! link or waiting and must be a regular file, and cleaning up removes the directory's
+//! contents through the handle (links removed, never followed, the work bounded) and then the
+//! directory's name only if it is an empty directory.
+
+use std::ffi::OsString;
+use std::fs::File;
+
+use camino::Utf8PathBuf;
+use warden_rootfs::{Dir, Open};
+
+/// The file name pytest writes its JUnit report to.
+const REPORT: &str = "report.xml";
+/// At most this many entries are removed when cleaning up (a test can fill the directory).
+const MAX_REMOVALS: usize = 10_000;
+
+/// A private temporary directory, held open; removed on drop.
+#[derive(Debug)]
+pub(crate) struct Scratch {
+    parent: Dir,
+    name: OsString,
+    dir: Dir,
+    report: Utf8PathBuf,
+}
+
+impl Scratch {
+    /// Makes a new private directory in the temporary directory (`TMPDIR`, mode 0700).
+    pub(crate) fn new() -> Result<Scratch, String> {
+        let made = tempfile::Builder::new()
+            .prefix("warden-run-")
+            .tempdir()
+            .map_err(|e| e.to_string())?;
+        let path = made.keep();
+        let held = (|| {
+            let name = path.file_name().ok_or("no name")?.to_owned();
+            let parent = Dir::open(path.parent().ok_or("no parent")?).map_err(|e| e.to_string())?;
+            let dir = parent.open_dir(&name).map_err(|e| e.to_string())?;
+            let report = Utf8PathBuf::from_path_buf(path.join(REPORT))
+                .map_err(|p| format!("{} is not UTF-8", p.display()))?;
+            Ok::<_, String>(Scratch {
+                parent,
+                name,
+                dir,
+                report,
+            })
+        })();
+        if held.is_err() {
+            let _ = std::fs::remove_dir(&path);
+        }
+        held
+    }
+
+    /// Where pytest is told to write the JUnit report.
+    pub(crate) fn report_path(&self) -> &Utf8PathBuf {
+        &self.report
+    }
+
+    /// Opens the report pytest wrote: `Ok(None)` when there is none, an error (for the
+    /// evidence) when something other than a regular file is there.
+    pub(crate) fn open_report(&self) -> Result<Option<File>, String> {
+        match self.dir.open_file(REPORT, Open::Read) {
+            Ok(file) => Ok(Some(file)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(format!("the JUnit report was not read: {e}")),
+        }
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let mut budget = MAX_REMOVALS;
+        if let Err(e) = self.dir.clear(&mut budget, 0) {
+            tracing::warn!(error = %e, "the run's scratch directory could not be emptied");
+        }
+        // Only if the name still holds the directory that was emptied (a swapped-in link or
+        // another directory is left alone; an empty one is all `rmdir` can remove anyway).
+        let same = match (self.dir.status(), self.parent.status_of(&self.name)) {
+            (Ok(ours), Ok(there)) => (ours.dev, ours.ino) == (there.dev, there.ino),
+            _ => false,
+        };
+        if same && let Err(e) = self.parent.remove_dir(&self.name) {
+            tracing::warn!(error = %e, "the run's scratch directory could not be removed");
+        }
+    }
+}
