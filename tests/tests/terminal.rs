@@ -281,3 +281,64 @@ fn check_on_a_file_write_says_what_would_be_written() {
     );
     assert!(!out.stdout.contains("runs:"), "{}", out.stdout);
 }
+
+#[test]
+fn a_timeout_keeps_the_failures_before_the_hang_and_names_the_hanging_test() {
+    let fixture = Fixture::named("passing");
+    fixture.write(
+        "runtime/tests/test_late.py",
+        "import time\n\n\
+         def test_a_fails():\n    assert 1 + 1 == 3\n\n\
+         def test_b_hangs():\n    time.sleep(1000)\n\n\
+         def test_c_never_runs():\n    pass\n",
+    );
+    let target = "runtime/tests/test_late.py";
+    // A deadline long enough for pytest to start and fail the first test on a loaded machine.
+    let mut cmd = warden_at(fixture.root());
+    cmd.args(["verify", target, "--timeout", "20"]);
+    let out = run(&mut cmd, None, VERIFY_DEADLINE);
+    assert_eq!(out.code, Some(4), "{}{}", out.stdout, out.stderr);
+    for expected in [
+        "TIMEOUT (test_timeout)",
+        "stopped:   at the deadline; 1 test not run",
+        "timed out: runtime/tests/test_late.py::test_b_hangs",
+        "failing:   runtime/tests/test_late.py::test_a_fails",
+        "at runtime/tests/test_late.py:4: AssertionError",
+        "assert (1 + 1) == 3",
+    ] {
+        assert!(
+            out.stdout.contains(expected),
+            "{expected:?}:\n{}",
+            out.stdout
+        );
+    }
+
+    // The evidence keeps them too: the recorded report, and its retry context.
+    let ledger = fs::read_to_string(fixture.ledger()).unwrap();
+    let record: serde_json::Value = serde_json::from_str(ledger.lines().last().unwrap()).unwrap();
+    let doc = &record["report"];
+    assert_eq!(
+        doc["timed_out_test"],
+        "runtime/tests/test_late.py::test_b_hangs"
+    );
+    let tests = doc["tests"].as_array().unwrap();
+    assert_eq!(tests.len(), 1, "{tests:?}");
+    assert_eq!(
+        tests[0]["nodeid"],
+        "runtime/tests/test_late.py::test_a_fails"
+    );
+    assert_eq!(tests[0]["message"], "assert (1 + 1) == 3");
+    let context = &doc["retry_context"];
+    assert_eq!(
+        context["failed_tests"][0],
+        "runtime/tests/test_late.py::test_a_fails"
+    );
+    assert!(
+        context["error_messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m == "assert (1 + 1) == 3"),
+        "{context}"
+    );
+}

@@ -222,7 +222,13 @@ fn stopped_early(report: &VerifyReport) -> Option<String> {
         .filter(|t| t.nodeid.contains("::"))
         .map(|t| t.nodeid.as_str())
         .collect();
-    let not_run = failure::collected(stdout).map(|c| c.saturating_sub(ran.len() as u64));
+    // The test that hung started but never finished: it is named on its own line.
+    let hung = report
+        .timed_out_test
+        .as_deref()
+        .is_some_and(|t| !ran.contains(t));
+    let not_run =
+        failure::collected(stdout).map(|c| c.saturating_sub(ran.len() as u64 + u64::from(hung)));
     Some(match not_run {
         Some(1) => format!("{why}; 1 test not run"),
         Some(n) => format!("{why}; {n} tests not run"),

@@ -5,8 +5,9 @@
 //!    the spawn itself, not a `pre_exec` hook), stdin from `/dev/null`, both outputs piped.
 //! 2. Read both pipes concurrently in fixed-size chunks into bounded captures and the
 //!    streaming parsers, while waiting for the leader to exit or the deadline to pass.
-//! 3. At the deadline: SIGTERM to the group, wait up to the grace period, then SIGKILL to the
-//!    group and wait (bounded) for the leader.
+//! 3. At the deadline: SIGINT to the group (pytest then reports what ran before the hang and
+//!    writes its report), SIGTERM half-way through the grace period, SIGKILL to the group at
+//!    its end, and wait (bounded) for the leader.
 //! 4. Once the leader has exited, however: anything still alive in the group, or marked as
 //!    the run's outside it, is killed and reported as leaked; the pipes get a short deadline to
 //!    reach end-of-file, after which they are abandoned (a process that escaped Warden holds
@@ -183,6 +184,7 @@ pub(crate) async fn execute(inv: &Invocation, progress: &watch::Sender<Progress>
     let stderr = child.stderr.take();
 
     let mut timed_out = false;
+    let mut running_at_deadline: Option<String> = None;
     let exit;
     let leaked;
     let output_complete;
@@ -202,14 +204,28 @@ pub(crate) async fn execute(inv: &Invocation, progress: &watch::Sender<Progress>
                 status = child.wait() => status.ok(),
                 () = sleep_until(deadline) => {
                     timed_out = true;
-                    tracing::info!(pid, "deadline reached; sending SIGTERM to the process group");
-                    group.signal(Signal::SIGTERM);
-                    match timeout(inv.grace, child.wait()).await {
+                    // The test running now, before the interrupted session's summary moves on.
+                    running_at_deadline = progress.borrow().current_test.clone();
+                    // SIGINT first, as a person's Ctrl-C: pytest stops the hanging test, reports
+                    // the failures before it and writes its report, so a hang does not hide
+                    // them. Whatever is still running half-way through the grace period gets
+                    // SIGTERM, and SIGKILL at its end.
+                    tracing::info!(pid, "deadline reached; sending SIGINT to the process group");
+                    group.signal(Signal::SIGINT);
+                    let interrupt_wait = inv.grace / 2;
+                    match timeout(interrupt_wait, child.wait()).await {
                         Ok(status) => status.ok(),
                         Err(_) => {
-                            tracing::info!(pid, "grace period over; sending SIGKILL to the process group");
-                            group.signal(Signal::SIGKILL);
-                            timeout(KILL_WAIT, child.wait()).await.ok().and_then(Result::ok)
+                            tracing::info!(pid, "still running; sending SIGTERM to the process group");
+                            group.signal(Signal::SIGTERM);
+                            match timeout(inv.grace.saturating_sub(interrupt_wait), child.wait()).await {
+                                Ok(status) => status.ok(),
+                                Err(_) => {
+                                    tracing::info!(pid, "grace period over; sending SIGKILL to the process group");
+                                    group.signal(Signal::SIGKILL);
+                                    timeout(KILL_WAIT, child.wait()).await.ok().and_then(Result::ok)
+                                }
+                            }
                         }
                     }
                 }
@@ -278,7 +294,7 @@ pub(crate) async fn execute(inv: &Invocation, progress: &watch::Sender<Progress>
         &findings,
     );
     let timed_out_test = if timed_out {
-        out.parser.running_test().map(str::to_owned)
+        running_at_deadline.or_else(|| out.parser.running_test().map(str::to_owned))
     } else {
         None
     };
@@ -286,7 +302,7 @@ pub(crate) async fn execute(inv: &Invocation, progress: &watch::Sender<Progress>
         diagnostics.insert(
             0,
             format!(
-                "stopped at the {} s deadline (SIGTERM to the process group, SIGKILL after a {} s grace period){}",
+                "stopped at the {} s deadline (SIGINT, then SIGTERM to the process group, SIGKILL after a {} s grace period){}",
                 inv.deadline.as_secs_f64(),
                 inv.grace.as_secs_f64(),
                 match &timed_out_test {

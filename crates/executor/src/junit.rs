@@ -47,6 +47,11 @@ pub(crate) struct JunitReport {
 
 impl JunitReport {
     fn push(&mut self, case: JunitCase) {
+        if case.name.is_empty() && case.classname.is_empty() {
+            // A case pytest opened for a test it then interrupted (`<testcase time="0.000" />`,
+            // after a KeyboardInterrupt at the deadline): it names no test and has no outcome.
+            return;
+        }
         if self.cases.len() < MAX_TEST_RECORDS {
             self.cases.push(case);
         } else {
@@ -386,6 +391,14 @@ E     File "/r/runtime/tests/test_syntax.py", line 1
 E       def test_ok(:
 E                   ^
 E   SyntaxError: invalid syntax</error></testcase></testsuite></testsuites>"#;
+
+    #[test]
+    fn an_interrupted_case_names_no_test() {
+        let xml = r#"<testsuite><testcase classname="t.test_a" name="test_f" time="0.1"><failure message="boom">x</failure></testcase><testcase time="0.000" /></testsuite>"#;
+        let report = parse(xml.as_bytes(), None);
+        assert_eq!(report.cases.len(), 1);
+        assert_eq!(report.cases[0].name, "test_f");
+    }
 
     #[test]
     fn a_recorded_report_parses_exactly() {
