@@ -1,8 +1,20 @@
 //! The exact command Warden runs, and the environment it runs in.
 //!
-//! `python -m pytest`, in the root, with the allowed extra arguments first and Warden's own
-//! options after them (later options win in pytest's parser, so an extra argument cannot undo
-//! one of Warden's), then `--` and the targets (so a target can never be read as an option):
+//! pytest, in the root, with the allowed extra arguments first and Warden's own options after
+//! them (later options win in pytest's parser, so an extra argument cannot undo one of
+//! Warden's), then `--` and the targets (so a target can never be read as an option).
+//!
+//! pytest is started as `python -P -c BOOTSTRAP`, not `python -m pytest`: `-m` puts the
+//! working directory (the root, which the agent writes) first on `sys.path`, so a `pytest.py`,
+//! a `_pytest/` or `pluggy/`, or a standard-library name such as `fnmatch.py` at the root would
+//! run instead of the real module, and could print a fake session. `-P` (Python 3.11 and
+//! later; older interpreters refuse it and the run is reported as infrastructure, see
+//! [`crate::results`]) adds nothing to `sys.path`; [`BOOTSTRAP`] then appends the root
+//! *after* the standard library and site-packages and calls pytest's console entry point, so
+//! tests that import modules from the root still find them, as under `python -m pytest`, but
+//! nothing there can stand in for pytest, pluggy or the standard library.
+//!
+//! Warden's options:
 //!
 //! - `--rootdir=<root>`: node ids are relative to Warden's root whatever ini file pytest finds,
 //!   so they match the policy's targets and can be rerun.
@@ -19,6 +31,14 @@
 //!   disable the report Warden reads. The rest of the ini file still applies.
 //! - `--junitxml=<private dir>/report.xml` with `-o junit_family=xunit1` (whose `file`
 //!   attribute makes node ids recoverable) and `-o junit_logging=no` (no test output in it).
+//! - `-o log_file=`: the ini key `log_file` (the twin of the refused `--log-file`) would have
+//!   pytest create and truncate a file anywhere; empty, pytest logs to `os.devnull`. This is
+//!   the one ini key of pytest 9.2 that names a file pytest writes: `cache_dir` is only used by
+//!   the cache provider, which `-p no:cacheprovider` disables, `junit_family`/`junit_logging`
+//!   are pinned above, the other `junit_*` and `log_file_*` keys only shape what is written
+//!   where Warden says (see docs/threat-model.md for the whole audit).
+//! - `-o verbosity_test_cases=auto`: the ini key could turn the per-test progress lines
+//!   into dots, hiding from Warden which test is running.
 //! - `--color=no -rA --verbosity=N`: plain text, a short summary line for every outcome, and
 //!   one progress line per test (N is at least 1, more if the extra args asked for more).
 //!
@@ -39,6 +59,11 @@ use camino::{Utf8Path, Utf8PathBuf};
 use warden_governance_api::reserved_env;
 
 use crate::process::RUN_MARKER_VAR;
+
+/// The program `python -P -c` runs: the root (the working directory) goes on `sys.path` after
+/// everything else, then pytest's console entry point runs with the arguments that follow.
+/// Only built-in or already imported modules (`sys`, `os`) are used before that.
+pub(crate) const BOOTSTRAP: &str = "import sys, os; sys.path.append(os.getcwd()); from pytest import console_main; sys.exit(console_main())";
 
 /// Names always passed through from Warden's environment (when set).
 const BASE_ENV: [&str; 4] = ["PATH", "HOME", "LANG", "TMPDIR"];
@@ -85,7 +110,7 @@ impl Invocation {
 
     /// The full command line, interpreter first.
     pub(crate) fn argv(&self, junit_report: &Utf8Path) -> Vec<String> {
-        let mut argv = vec![self.program(), "-m".into(), "pytest".into()];
+        let mut argv = vec![self.program(), "-P".into(), "-c".into(), BOOTSTRAP.into()];
         argv.extend(self.extra_args.iter().cloned());
         let (config_file, confcutdir) = match &self.config_file {
             Some(file) => (file.as_str(), file.parent().unwrap_or(&self.root)),
@@ -104,6 +129,10 @@ impl Invocation {
             "junit_family=xunit1".into(),
             "-o".into(),
             "junit_logging=no".into(),
+            "-o".into(),
+            "log_file=".into(),
+            "-o".into(),
+            "verbosity_test_cases=auto".into(),
             "--color=no".into(),
             "-rA".into(),
             format!("--verbosity={}", verbosity(&self.extra_args).max(1)),
@@ -201,7 +230,7 @@ mod tests {
     #[test]
     fn argv_puts_warden_options_after_extra_args_and_targets_after_a_separator() {
         let argv = invocation().argv(Utf8Path::new("/tmp/w/report.xml"));
-        assert_eq!(&argv[..4], ["python3", "-m", "pytest", "-x"]);
+        assert_eq!(&argv[..5], ["python3", "-P", "-c", BOOTSTRAP, "-x"]);
         let sep = argv.iter().position(|a| a == "--").unwrap();
         assert_eq!(&argv[sep + 1..], ["runtime/tests"]);
         for required in [
@@ -212,12 +241,14 @@ mod tests {
             "addopts=",
             "--junitxml=/tmp/w/report.xml",
             "junit_family=xunit1",
+            "log_file=",
+            "verbosity_test_cases=auto",
             "--color=no",
             "-rA",
             "--verbosity=1",
         ] {
             let at = argv.iter().position(|a| a == required).unwrap();
-            assert!(at > 3 && at < sep, "{required} misplaced");
+            assert!(at > 4 && at < sep, "{required} misplaced");
         }
 
         // A configuration file inside the root is named, and conftests are cut at its directory.

@@ -26,6 +26,19 @@ pub(crate) struct Findings {
     pub(crate) counts: TestCounts,
     pub(crate) source: ResultsSource,
     pub(crate) collection_errors: Vec<CollectionError>,
+    /// What became of pytest's JUnit report.
+    pub(crate) report: Report,
+}
+
+/// Whether pytest's JUnit report was there to read, and read to its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Report {
+    /// No report: pytest never wrote it, or something removed it.
+    Missing,
+    /// Cut short, malformed, or over the size bound.
+    Incomplete,
+    /// Read to its end.
+    Complete,
 }
 
 /// Combines the report, the stdout parser and the stderr scanner.
@@ -36,6 +49,11 @@ pub(crate) fn merge(
     root: &Utf8Path,
 ) -> Findings {
     let mut collection_errors: Vec<CollectionError> = stream.collection_errors().to_vec();
+    let report_state = match &junit {
+        None => Report::Missing,
+        Some(report) if report.complete => Report::Complete,
+        Some(_) => Report::Incomplete,
+    };
     let (mut tests, mut tests_omitted, source) = match junit {
         Some(report) if !report.cases.is_empty() || report.complete => {
             let complete = report.complete;
@@ -97,6 +115,7 @@ pub(crate) fn merge(
         counts,
         source,
         collection_errors,
+        report: report_state,
     }
 }
 
@@ -193,6 +212,12 @@ pub(crate) fn outcome(
                 ));
                 RunOutcome::Crashed
             }
+            Some(Exit { code: Some(2), .. }) if !pytest_started && stderr.no_safe_path() => {
+                diagnostics.push(format!(
+                    "`{python}` does not know `-P` (Python 3.10 or older): Warden needs Python 3.11 or later, whose safe path keeps modules in the root from standing in for pytest and the standard library; point Warden at a newer interpreter (the policy's `python`, or WARDEN_PYTHON)"
+                ));
+                RunOutcome::Infrastructure
+            }
             Some(Exit { code: Some(1), .. }) if !pytest_started && stderr.pytest_missing() => {
                 diagnostics.push(format!(
                     "pytest is not installed for `{python}`: install it with `{python} -m pip install pytest`, or point Warden at an interpreter that has it (the policy's `python`, or WARDEN_PYTHON)"
@@ -201,7 +226,7 @@ pub(crate) fn outcome(
             }
             Some(Exit { code: Some(1), .. }) if !pytest_started => {
                 diagnostics.push(format!(
-                    "`{python} -m pytest` failed before pytest started: {}",
+                    "`{python}` failed before pytest started: {}",
                     stderr.last_line().unwrap_or("no error output")
                 ));
                 RunOutcome::Crashed
@@ -236,6 +261,23 @@ pub(crate) fn outcome(
             }) => RunOutcome::Crashed,
         }
     };
+    let outcome = match outcome {
+        RunOutcome::Passed if failures_reported(findings) > 0 => {
+            diagnostics.push(format!(
+                "pytest exited 0 but reported {} failed or errored tests: a test, fixture or plugin changed the exit status",
+                failures_reported(findings)
+            ));
+            RunOutcome::TestsFailed
+        }
+        RunOutcome::Passed => match incomplete(stream, findings) {
+            Some(missing) => {
+                diagnostics.push(missing);
+                RunOutcome::Interrupted
+            }
+            None => RunOutcome::Passed,
+        },
+        other => other,
+    };
     match outcome {
         RunOutcome::Interrupted => {
             if let Some(text) = stream.interruption() {
@@ -265,6 +307,59 @@ pub(crate) fn outcome(
         _ => {}
     }
     (outcome, diagnostics)
+}
+
+/// Failures and errors in the results: pytest's counts, or the tests when they say more.
+fn failures_reported(findings: &Findings) -> u64 {
+    let failing = findings
+        .tests
+        .iter()
+        .filter(|t| t.outcome.is_failure())
+        .count() as u64;
+    findings.counts.failures().max(failing)
+}
+
+/// What a run that exited 0 is missing to count as passed, said as a person would, or `None`
+/// when it is complete: every test pytest said it collected is reported, pytest printed its
+/// final counts line, and its JUnit report was there and read to its end. A genuine pytest
+/// session that exits 0 always does all three; a test, fixture or plugin that ends the
+/// process early (`os._exit(0)`, `sys.exit(0)` from a hook), or removes the report, does not.
+///
+/// A `--collect-only` run that collected and ran nothing is left alone: it is not a pass
+/// either (the classifier reports no tests).
+fn incomplete(stream: &LineParser, findings: &Findings) -> Option<String> {
+    let reported = findings.tests.len() as u64 + findings.tests_omitted;
+    if stream.collect_only() && reported == 0 {
+        return None;
+    }
+    let mut missing = Vec::new();
+    let short = stream.collected().filter(|&collected| reported < collected);
+    if stream.summary().is_none() {
+        missing.push("no summary line".to_owned());
+    }
+    match findings.report {
+        Report::Missing => missing.push("no report".to_owned()),
+        Report::Incomplete => missing.push("an incomplete report".to_owned()),
+        Report::Complete => {}
+    }
+    if short.is_none() && missing.is_empty() {
+        return None;
+    }
+    let progress = match (short, stream.collected()) {
+        (Some(collected), _) => format!("after {reported} of {collected} collected tests"),
+        (None, Some(collected)) => {
+            format!("with {reported} of {collected} collected tests reported")
+        }
+        (None, None) => format!("with {reported} tests reported and no collection count"),
+    };
+    let missing = if missing.is_empty() {
+        String::new()
+    } else {
+        format!("; {}", missing.join(", "))
+    };
+    Some(format!(
+        "pytest exited 0 {progress}{missing}: the run did not finish, so it is not a pass"
+    ))
 }
 
 /// The conventional name of a signal number.
@@ -388,16 +483,102 @@ FAILED t/test_a.py::TestK::test_f - assert 0
         out: &str,
         err: &str,
     ) -> (RunOutcome, Vec<String>) {
+        decide_with_report(code, signal, out, err, None)
+    }
+
+    fn decide_with_report(
+        code: Option<i32>,
+        signal: Option<i32>,
+        out: &str,
+        err: &str,
+        xml: Option<&str>,
+    ) -> (RunOutcome, Vec<String>) {
         let s = stream(out);
         let e = stderr(err);
-        let f = merge(None, &s, &e, Utf8Path::new("/r"));
+        let report = xml.map(|xml| crate::junit::parse(xml.as_bytes(), None));
+        let f = merge(report, &s, &e, Utf8Path::new("/r"));
         outcome(Some(Exit { code, signal }), false, "py", &s, &e, &f)
+    }
+
+    #[test]
+    fn exit_0_is_a_pass_only_when_the_run_is_complete() {
+        let complete = "=== test session starts ===
+collected 2 items
+
+t/test_a.py::test_a PASSED [ 50%]
+t/test_a.py::test_b PASSED [100%]
+=== 2 passed in 0.1s ===
+";
+        let xml = r#"<testsuite><testcase classname="t.test_a" name="test_a" file="t/test_a.py"/><testcase classname="t.test_a" name="test_b" file="t/test_a.py"/></testsuite>"#;
+        let (o, d) = decide_with_report(Some(0), None, complete, "", Some(xml));
+        assert_eq!((o, d), (RunOutcome::Passed, vec![]));
+
+        // `os._exit(0)` in the first of six tests: no summary, no report.
+        let cut = "=== test session starts ===
+collected 6 items
+
+t/test_a.py::test_a PASSED [ 16%]
+t/test_a.py::test_b ";
+        let (o, d) = decide(Some(0), None, cut, "");
+        assert_eq!(o, RunOutcome::Interrupted);
+        assert_eq!(
+            d,
+            [
+                "pytest exited 0 after 1 of 6 collected tests; no summary line, no report: the run did not finish, so it is not a pass"
+            ]
+        );
+        // Every test reported and the summary printed, but the report was removed.
+        let (o, d) = decide(Some(0), None, complete, "");
+        assert_eq!(o, RunOutcome::Interrupted);
+        assert!(
+            d[0].contains("with 2 of 2 collected tests reported; no report"),
+            "{d:?}"
+        );
+        // A report that stops short.
+        let (o, d) = decide_with_report(Some(0), None, complete, "", Some(&xml[..60]));
+        assert_eq!(o, RunOutcome::Interrupted);
+        assert!(d[0].contains("an incomplete report"), "{d:?}");
+        // A complete report that lists fewer tests than pytest collected.
+        let short = xml.replace(
+            r#"<testcase classname="t.test_a" name="test_b" file="t/test_a.py"/>"#,
+            "",
+        );
+        let (o, d) = decide_with_report(
+            Some(0),
+            None,
+            "=== test session starts ===
+collected 2 items
+=== 1 passed in 0.1s ===
+",
+            "",
+            Some(&short),
+        );
+        assert_eq!(o, RunOutcome::Interrupted);
+        assert!(
+            d[0].starts_with("pytest exited 0 after 1 of 2 collected tests:"),
+            "{d:?}"
+        );
+        // `--collect-only` ran nothing by request: left to the classifier (no tests).
+        let co = "=== test session starts ===
+collected 2 items
+
+=== 2 tests collected in 0.1s ===
+";
+        let empty = "<testsuite></testsuite>";
+        assert_eq!(
+            decide_with_report(Some(0), None, co, "", Some(empty)).0,
+            RunOutcome::Passed
+        );
     }
 
     #[test]
     fn exit_codes_and_evidence_decide_the_outcome() {
         let session = "=== test session starts ===\n";
-        assert_eq!(decide(Some(0), None, session, "").0, RunOutcome::Passed);
+        let passed = "=== test session starts ===\n=== no tests ran in 0.1s ===\n";
+        assert_eq!(
+            decide_with_report(Some(0), None, passed, "", Some("<testsuite/>")).0,
+            RunOutcome::Passed
+        );
         assert_eq!(
             decide(Some(1), None, session, "").0,
             RunOutcome::TestsFailed

@@ -97,6 +97,8 @@ struct State {
     section: Section,
     session_started: bool,
     collected: Option<u64>,
+    /// The final line was `--collect-only`'s (`2 tests collected in 0.01s`).
+    collect_only: bool,
     tests: Vec<TestResult>,
     index: HashMap<String, usize, foldhash::fast::RandomState>,
     /// The record the next result is likely about: pytest reports tests in the order they ran,
@@ -138,6 +140,7 @@ impl LineParser {
                 section: Section::Preamble,
                 session_started: false,
                 collected: None,
+                collect_only: false,
                 tests: Vec::new(),
                 index: HashMap::default(),
                 next_hint: 0,
@@ -215,6 +218,12 @@ impl LineParser {
     /// The number of tests pytest collected (or selected), once it said so.
     pub fn collected(&self) -> Option<u64> {
         self.state.collected
+    }
+
+    /// Whether pytest's final line was `--collect-only`'s (`2 tests collected in 0.01s`): it
+    /// collected and ran nothing, by request.
+    pub(crate) fn collect_only(&self) -> bool {
+        self.state.collect_only
     }
 
     /// Outcomes reported so far on progress lines (for live progress).

@@ -129,6 +129,8 @@ impl State {
             _ => {
                 if let Some(counts) = parse_summary(title) {
                     self.summary = Some(counts);
+                } else if is_collect_only_summary(title) {
+                    self.collect_only = true;
                 }
                 Section::Other
             }

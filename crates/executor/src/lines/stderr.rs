@@ -15,6 +15,8 @@ pub(crate) struct StderrScanner {
     splitter: LineSplitter,
     root: Option<Utf8PathBuf>,
     pytest_missing: bool,
+    /// The interpreter refused `-P` (Python 3.10 or older).
+    no_safe_path: bool,
     conftest: Option<(String, ExceptionTracker)>,
     conftest_errors: Vec<CollectionError>,
     usage_error: Option<String>,
@@ -49,8 +51,15 @@ impl StderrScanner {
             return;
         }
         truncate_into(&mut self.last_line, trimmed);
-        if trimmed.ends_with("No module named pytest") {
+        // `-m pytest` says `No module named pytest`; Warden's bootstrap, which imports it,
+        // `No module named 'pytest'`.
+        if trimmed.ends_with("No module named pytest")
+            || trimmed.ends_with("No module named 'pytest'")
+        {
             self.pytest_missing = true;
+        }
+        if trimmed.starts_with("Unknown option: -P") {
+            self.no_safe_path = true;
         }
         if let Some(rest) = trimmed.strip_prefix("ImportError while loading conftest '") {
             self.close_conftest();
@@ -92,6 +101,10 @@ impl StderrScanner {
 
     pub(crate) fn pytest_missing(&self) -> bool {
         self.pytest_missing
+    }
+
+    pub(crate) fn no_safe_path(&self) -> bool {
+        self.no_safe_path
     }
 
     pub(crate) fn conftest_errors(&self) -> &[CollectionError] {

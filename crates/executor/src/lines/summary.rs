@@ -69,3 +69,14 @@ pub(crate) fn parse_summary(title: &str) -> Option<TestCounts> {
     }
     known.then_some(counts)
 }
+
+/// `--collect-only`'s final line: `2 tests collected in 0.01s`, `1 test collected, 1 error in
+/// 0.1s`, `no tests collected in 0.01s`.
+pub(super) fn is_collect_only_summary(title: &str) -> bool {
+    title.rsplit_once(" in ").is_some_and(|(parts, _)| {
+        parts
+            .split(", ")
+            .next()
+            .is_some_and(|first| first.ends_with(" collected"))
+    })
+}
