@@ -10,7 +10,7 @@
 //! run instead of the real module, and could print a fake session. `-P` (Python 3.11 and
 //! later; older interpreters refuse it and the run is reported as infrastructure, see
 //! [`crate::results`]) adds nothing to `sys.path`; [`BOOTSTRAP`] then appends the root
-//! *after* the standard library and site-packages and calls pytest's console entry point, so
+//! *after* the standard library and site-packages and calls `pytest.main()`, so
 //! tests that import modules from the root still find them, as under `python -m pytest`, but
 //! nothing there can stand in for pytest, pluggy or the standard library.
 //!
@@ -61,9 +61,11 @@ use warden_governance_api::reserved_env;
 use crate::process::RUN_MARKER_VAR;
 
 /// The program `python -P -c` runs: the root (the working directory) goes on `sys.path` after
-/// everything else, then pytest's console entry point runs with the arguments that follow.
+/// everything else, then pytest runs on the arguments that follow (`pytest.main()` reads
+/// `sys.argv[1:]`, as the `pytest` command does; `console_main` is deprecated in pytest 9.2).
 /// Only built-in or already imported modules (`sys`, `os`) are used before that.
-pub(crate) const BOOTSTRAP: &str = "import sys, os; sys.path.append(os.getcwd()); from pytest import console_main; sys.exit(console_main())";
+pub(crate) const BOOTSTRAP: &str =
+    "import sys, os; sys.path.append(os.getcwd()); import pytest; sys.exit(pytest.main())";
 
 /// Names always passed through from Warden's environment (when set).
 const BASE_ENV: [&str; 4] = ["PATH", "HOME", "LANG", "TMPDIR"];

@@ -150,6 +150,10 @@ async fn a_complete_run_still_passes() {
     assert_eq!(ev.outcome, RunOutcome::Passed, "{ev:#?}");
     assert_eq!(ev.counts.passed, 6);
     assert!(ev.diagnostics.is_empty(), "{:?}", ev.diagnostics);
+    assert_eq!(
+        ev.stderr.text, "",
+        "the bootstrap must not make pytest complain"
+    );
 }
 
 /// A fake `pytest` session, as a module standing in for pytest would print it before exiting 0.
