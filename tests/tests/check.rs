@@ -129,7 +129,7 @@ fn flag_form_denies_with_exit_1() {
         ("runtime/tests/../../..", &[], "leaves the root"),
         ("/etc", &[], "absolute"),
         ("runtime/tests", &["--rootdir=/"], "`--rootdir`"),
-        ("runtime/tests", &["-pno:cacheprovider"], "`-p`"),
+        ("runtime/tests", &["-pevil"], "`-p evil`"),
         ("runtime/tests", &["@args.txt"], "@"),
         ("runtime/tests", &["src"], "another target"),
         ("-x", &[], "option"),

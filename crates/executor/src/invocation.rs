@@ -1,6 +1,7 @@
 //! The exact command Warden runs, and the environment it runs in.
 //!
-//! pytest, in the root, with the allowed extra arguments first and Warden's own options after
+//! pytest, in the root, with the project's checked `addopts` items first (where pytest itself
+//! puts them), then the allowed extra arguments, then Warden's own options after
 //! them (later options win in pytest's parser, so an extra argument cannot undo one of
 //! Warden's), then `--` and the targets (so a target can never be read as an option).
 //!
@@ -20,15 +21,18 @@
 //!   so they match the policy's targets and can be rerun.
 //! - `--config-file=<file>` and `--confcutdir=<its directory>`: configuration and conftests
 //!   come from inside the root only. The file is the one pytest would choose if the file system
-//!   ended at the root (see [`crate::inifile`]); when there is none, `/dev/null` (no
+//!   ended at the root, as the policy found it when it authorised the run
+//!   ([`Authorized::config_file`](warden_governance_api::Authorized::config_file)); when there is none, `/dev/null` (no
 //!   configuration) and the root. Without them pytest searches past the root, and a
 //!   configuration file above it would set the run's options and have the conftests between
 //!   it and the root imported.
 //! - `-p no:cacheprovider`: no `.pytest_cache` is written into the tree under test.
-//! - `-o addopts=`: the project's ini `addopts` are ignored. The files under test are in the
-//!   agent's hands, and `addopts` could otherwise smuggle in exactly the options the policy's
-//!   argument allowlist refuses (`-p plugin`, `--junitxml=/elsewhere`, `--rootdir`, ...) or
-//!   disable the report Warden reads. The rest of the ini file still applies.
+//! - `-o addopts=`: pytest does not read the project's ini `addopts` itself. The files under
+//!   test are in the agent's hands, and `addopts` could otherwise smuggle in exactly the options
+//!   the policy's argument allowlist refuses (`-p plugin`, `--junitxml=/elsewhere`,
+//!   `--rootdir`, ...) or disable the report Warden reads. The policy judged each item when it
+//!   authorised the run, and the kept items come first on the command line, so what runs is
+//!   exactly what was checked. The rest of the ini file still applies.
 //! - `--junitxml=<private dir>/report.xml` with `-o junit_family=xunit1` (whose `file`
 //!   attribute makes node ids recoverable) and `-o junit_logging=no` (no test output in it).
 //! - `-o log_file=`: the ini key `log_file` (the twin of the refused `--log-file`) would have
@@ -81,8 +85,10 @@ pub(crate) struct Invocation {
     pub(crate) root: Utf8PathBuf,
     /// Root-relative targets (paths or node ids).
     pub(crate) targets: Vec<String>,
-    /// The pytest configuration file inside the root, if there is one (see [`crate::inifile`]).
+    /// The pytest configuration file inside the root, if there is one (found by the policy).
     pub(crate) config_file: Option<Utf8PathBuf>,
+    /// The project's `addopts` items the policy checked and kept.
+    pub(crate) addopts: Vec<String>,
     /// Allowlisted extra pytest arguments.
     pub(crate) extra_args: Vec<String>,
     /// The interpreter: a bare name looked up on `PATH`, or a path (relative to the root).
@@ -113,6 +119,7 @@ impl Invocation {
     /// The full command line, interpreter first.
     pub(crate) fn argv(&self, junit_report: &Utf8Path) -> Vec<String> {
         let mut argv = vec![self.program(), "-P".into(), "-c".into(), BOOTSTRAP.into()];
+        argv.extend(self.addopts.iter().cloned());
         argv.extend(self.extra_args.iter().cloned());
         let (config_file, confcutdir) = match &self.config_file {
             Some(file) => (file.as_str(), file.parent().unwrap_or(&self.root)),
@@ -137,7 +144,10 @@ impl Invocation {
             "verbosity_test_cases=auto".into(),
             "--color=no".into(),
             "-rA".into(),
-            format!("--verbosity={}", verbosity(&self.extra_args).max(1)),
+            format!(
+                "--verbosity={}",
+                (verbosity(&self.addopts) + verbosity(&self.extra_args)).max(1)
+            ),
             "--".into(),
         ]);
         argv.extend(self.targets.iter().cloned());
@@ -219,6 +229,7 @@ mod tests {
             root: "/repo".into(),
             targets: vec!["runtime/tests".into()],
             config_file: None,
+            addopts: Vec::new(),
             extra_args: vec!["-x".into()],
             python: "python3".into(),
             env_allow: vec!["MY_TOKEN".into(), "PYTHONPATH".into()],
@@ -259,6 +270,15 @@ mod tests {
         let argv = inv.argv(Utf8Path::new("/tmp/w/report.xml"));
         assert!(argv.contains(&"--config-file=/repo/runtime/tox.ini".to_owned()));
         assert!(argv.contains(&"--confcutdir=/repo/runtime".to_owned()));
+
+        // The project's checked addopts come first, as pytest places them, then the agent's.
+        inv.addopts = vec!["-m".into(), "not slow".into(), "-q".into()];
+        inv.extra_args = vec!["-v".into()];
+        let argv = inv.argv(Utf8Path::new("/tmp/w/report.xml"));
+        assert_eq!(&argv[4..8], ["-m", "not slow", "-q", "-v"]);
+        let addopts = argv.iter().position(|a| a == "addopts=").unwrap();
+        assert!(addopts > 7, "pytest never reads the file's own addopts");
+        assert!(argv.contains(&"--verbosity=1".to_owned()));
     }
 
     #[test]

@@ -9,7 +9,6 @@ use warden_governance_api::{Authorized, Limits};
 
 use crate::evidence::RunEvidence;
 use crate::execute::execute;
-use crate::inifile;
 use crate::invocation::Invocation;
 use crate::progress::Progress;
 
@@ -108,7 +107,8 @@ impl PytestRunner {
         Invocation {
             root: auth.root().to_owned(),
             targets: auth.targets().to_vec(),
-            config_file: inifile::locate(auth.root(), auth.targets()),
+            config_file: auth.config_file().map(ToOwned::to_owned),
+            addopts: auth.addopts().to_vec(),
             extra_args: auth.extra_args().to_vec(),
             python: self.interpreter(limits),
             env_allow: limits.env_allow.clone(),

@@ -448,21 +448,83 @@ async fn a_projects_addopts_cannot_override_warden() {
     ];
     let modified = || outside.map(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
     let before = modified();
-    let (_project, ev) = run("hostile_ini", "runtime/tests").await;
+    let project = Project::new("hostile_ini");
+    let auth = project.authorize("runtime/tests", &[], "");
+    assert_eq!(auth.addopts(), ["-x", "-q"]);
+    let dropped: Vec<&str> = auth
+        .addopts_dropped()
+        .iter()
+        .map(|(i, _)| i.as_str())
+        .collect();
+    assert_eq!(
+        dropped,
+        [
+            "--junitxml=/tmp/warden-hostile-ini-report.xml",
+            "--log-file=/tmp/warden-hostile-ini.log"
+        ]
+    );
+    let ev = runner().run(&auth, auth.limits().timeout).await;
     assert_eq!(
         modified(),
         before,
         "the ini's options wrote outside the root: {outside:?}"
     );
     assert_eq!(ev.outcome, RunOutcome::TestsFailed);
-    // Not stopped by -x, not quiet, and the JUnit report was not blocked.
+    // Stopped by the kept -x as bare pytest would be, still verbose, and Warden's own JUnit
+    // report was written and read.
     assert_eq!(ev.results_source, ResultsSource::Junit);
-    assert_eq!(ev.counts, counts(1, 1, 0, 0, 0, 0));
+    assert_eq!(ev.counts, counts(0, 1, 0, 0, 0, 0));
     assert!(
         ev.stdout
             .text
-            .contains("test_ini.py::test_runs_anyway PASSED")
+            .contains("test_ini.py::test_fails_first FAILED"),
+        "{}",
+        ev.stdout.text
     );
+}
+
+#[tokio::test]
+async fn a_projects_addopts_that_would_block_the_report_refuse_the_run() {
+    let project = Project::new("hostile_ini");
+    std::fs::write(
+        project.root.path().join("pytest.ini"),
+        "[pytest]\naddopts = -q -p no:junitxml\n",
+    )
+    .unwrap();
+    let request = ToolRequest::pytest_run("runtime/tests", Vec::<String>::new());
+    let Verdict::Denied(decision) = Policy::builtin().authorize(&project.root, &request) else {
+        panic!("a project's `-p no:junitxml` was allowed");
+    };
+    assert!(
+        decision.reason.contains("`pytest.ini` [pytest]"),
+        "{}",
+        decision.reason
+    );
+    assert!(
+        decision.reason.contains("`-p no:junitxml`"),
+        "{}",
+        decision.reason
+    );
+}
+
+#[tokio::test]
+async fn a_projects_addopts_select_tests_as_under_bare_pytest() {
+    let project = Project::new("passing");
+    std::fs::write(
+        project.root.path().join("pytest.ini"),
+        "[pytest]\nmarkers =\n    slow: long\naddopts = -m \"not slow\" --strict-markers -p no:logging\n",
+    )
+    .unwrap();
+    std::fs::write(
+        project.root.path().join("runtime/tests/test_slow.py"),
+        "import pytest\n\n@pytest.mark.slow\ndef test_slow():\n    assert False\n\ndef test_fast():\n    pass\n",
+    )
+    .unwrap();
+    let all = project.authorize("runtime/tests", &[], "");
+    let ev = runner().run(&all, all.limits().timeout).await;
+    assert_eq!(ev.outcome, RunOutcome::Passed, "{}", ev.stdout.text);
+    assert!(outcomes(&ev).contains_key("runtime/tests/test_slow.py::test_fast"));
+    assert!(!outcomes(&ev).contains_key("runtime/tests/test_slow.py::test_slow"));
 }
 
 /// A conftest that leaves `<its directory>/<name>` behind when pytest imports it.

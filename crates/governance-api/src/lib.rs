@@ -8,6 +8,8 @@
 //!
 //! - the request an agent makes: [`ToolRequest`], [`RequestArgs`];
 //! - what it is decided against: [`Policy`] with its [`Limits`], and the repository [`Root`];
+//! - the policy in force, with where each setting and rule came from: [`EffectivePolicy`]
+//!   ([`Setting`], [`EffectiveRule`]), from [`Policy::effective`];
 //! - what comes back: a [`Decision`], inside a [`Verdict`] whose "yes" is an [`Authorized`]
 //!   permission, which only the policy can create; code that runs tests accepts nothing else;
 //! - what can go wrong while setting up: [`PolicyError`] and [`InvalidPolicy`];
@@ -43,6 +45,6 @@
 //! ```
 
 pub use warden_policy::{
-    Authorized, Decision, InvalidPolicy, Limits, Policy, PolicyError, RequestArgs, Root,
-    ToolRequest, Verdict, reserved_env,
+    Authorized, Decision, EffectivePolicy, EffectiveRule, InvalidPolicy, Limits, Policy,
+    PolicyError, RequestArgs, Root, Setting, ToolRequest, Verdict, reserved_env,
 };

@@ -1,11 +1,13 @@
 //! What the policy says about a request: a [`Decision`], and for a "yes", an [`Authorized`].
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use camino::Utf8Path;
 use serde::Serialize;
 use warden_taxonomy::DecisionRecord;
 
+use crate::addopts::ProjectOptions;
 use crate::policy::{Kind, Limits, Policy};
 use crate::request::ToolRequest;
 use crate::root::Root;
@@ -131,6 +133,8 @@ pub struct Authorized {
     targets: Vec<String>,
     extra_args: Vec<String>,
     decision: Decision,
+    /// The project's configuration file and its checked `addopts`.
+    project: Arc<ProjectOptions>,
 }
 
 impl Authorized {
@@ -141,6 +145,7 @@ impl Authorized {
         target: Target,
         extra_args: Vec<String>,
         decision: Decision,
+        project: ProjectOptions,
     ) -> Authorized {
         Authorized {
             root,
@@ -150,6 +155,7 @@ impl Authorized {
             scope: target,
             extra_args,
             decision,
+            project: Arc::new(project),
         }
     }
 
@@ -178,6 +184,32 @@ impl Authorized {
     /// Extra arguments, already checked against the allowlist.
     pub fn extra_args(&self) -> &[String] {
         &self.extra_args
+    }
+
+    /// The pytest configuration file the run reads (absolute, inside the root): the one pytest
+    /// would choose if the file system ended at the root, as found when the request was
+    /// decided. `None` when the root has none (the run then reads no configuration).
+    pub fn config_file(&self) -> Option<&Utf8Path> {
+        self.project.config_file.as_deref()
+    }
+
+    /// The items of the project's `addopts` that passed the allowlist, in order. Whoever runs
+    /// pytest passes `-o addopts=` (so the file's own value is never read) and these items
+    /// before the extra arguments, as pytest itself would place them: what runs is exactly
+    /// what was checked.
+    pub fn addopts(&self) -> &[String] {
+        &self.project.kept
+    }
+
+    /// Where the project's `addopts` were read (the file and its table or section), if it has any.
+    pub fn addopts_source(&self) -> Option<&str> {
+        self.project.source.as_deref()
+    }
+
+    /// Items of the project's `addopts` left out, each with why: they only write files or use
+    /// pytest's cache, so leaving them out changes no test. The decision's reason names them too.
+    pub fn addopts_dropped(&self) -> &[(String, String)] {
+        &self.project.dropped
     }
 
     /// The decision that allowed the request.

@@ -126,6 +126,32 @@ pub enum InvalidPolicy {
         /// What is wrong with it.
         problem: String,
     },
+    /// `extends` names a policy other than `"builtin"`.
+    #[error(
+        "`extends = \"{found}\"`: the only policy a file can build on is the built-in one (`extends = \"builtin\"`)"
+    )]
+    UnknownBase {
+        /// The value as written (escaped).
+        found: String,
+    },
+    /// A rule of a file that extends the built-in policy reuses a built-in rule's id.
+    #[error(
+        "rule `{id}` has the id of a built-in rule; with `extends = \"builtin\"` the built-in rules stay as they are, so give this rule another id (to change a built-in rule instead, drop `extends` and copy the rules you want from `warden policy`)"
+    )]
+    BuiltinRuleId {
+        /// The id.
+        id: String,
+    },
+    /// `[pytest] allow_options` names a group Warden does not know, or one twice.
+    #[error(
+        "`pytest.allow_options`: `{name}` is not an option group Warden can allow (known: {known})"
+    )]
+    UnknownOptionGroup {
+        /// The name as written (escaped).
+        name: String,
+        /// The groups there are.
+        known: String,
+    },
     /// A limit is out of range.
     #[error("`limits.{key}` {problem}")]
     BadLimit {

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::args::{OptIn, Options};
 use crate::env::reserved_env;
 use crate::error::InvalidPolicy;
 use crate::policy::{Effect, Example, Kind, Limits, Rule, Scope};
@@ -25,8 +26,12 @@ const MAX_RETRIES: u32 = 10;
 #[serde(deny_unknown_fields)]
 struct PolicyFile {
     version: u32,
+    /// `"builtin"`: the built-in rules come first and this file's rules are added to them.
+    extends: Option<String>,
     #[serde(default)]
     limits: LimitsFile,
+    #[serde(default)]
+    pytest: PytestFile,
     #[serde(default, rename = "rule")]
     rules: Vec<RuleFile>,
     #[serde(default, rename = "example")]
@@ -43,6 +48,14 @@ struct LimitsFile {
     retries: Option<u32>,
     env_allow: Option<Vec<String>>,
     python: Option<String>,
+}
+
+/// The `[pytest]` table: what a policy adds to the argument allowlist.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PytestFile {
+    /// Option groups the allowlist otherwise refuses, allowed by name (`"xdist"`).
+    allow_options: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -85,7 +98,14 @@ enum Expect {
 
 /// A validated policy document.
 pub(crate) struct Parsed {
+    /// Whether the file builds on the built-in policy (`extends = "builtin"`).
+    pub(crate) extends_builtin: bool,
     pub(crate) limits: Limits,
+    /// The `[limits]` keys the file sets itself (the others take their defaults).
+    pub(crate) limits_set: Vec<&'static str>,
+    pub(crate) options: Options,
+    /// Whether the file sets `[pytest] allow_options` itself.
+    pub(crate) options_set: bool,
     pub(crate) rules: Vec<Rule>,
     pub(crate) examples: Vec<Example>,
 }
@@ -99,7 +119,19 @@ pub(crate) fn parse(text: &str) -> Result<Parsed, InvalidPolicy> {
             found: file.version,
         });
     }
+    let extends_builtin = match file.extends.as_deref() {
+        None => false,
+        Some(EXTENDS_BUILTIN) => true,
+        Some(other) => {
+            return Err(InvalidPolicy::UnknownBase {
+                found: shown(other),
+            });
+        }
+    };
+    let limits_set = limits_set(&file.limits);
     let limits = limits(file.limits)?;
+    let options_set = file.pytest.allow_options.is_some();
+    let options = pytest_options(file.pytest)?;
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut rules = Vec::with_capacity(file.rules.len());
     for (at, raw) in file.rules.into_iter().enumerate() {
@@ -126,10 +158,51 @@ pub(crate) fn parse(text: &str) -> Result<Parsed, InvalidPolicy> {
         .map(|(at, raw)| example(at + 1, raw))
         .collect();
     Ok(Parsed {
+        extends_builtin,
         limits,
+        limits_set,
+        options,
+        options_set,
         rules,
         examples,
     })
+}
+
+/// The one policy a file can build on.
+pub(crate) const EXTENDS_BUILTIN: &str = "builtin";
+
+/// The `[limits]` keys a file sets, in the order of the table.
+fn limits_set(raw: &LimitsFile) -> Vec<&'static str> {
+    let keys = [
+        ("timeout_secs", raw.timeout_secs.is_some()),
+        ("grace_secs", raw.grace_secs.is_some()),
+        ("budget_secs", raw.budget_secs.is_some()),
+        ("output_cap_bytes", raw.output_cap_bytes.is_some()),
+        ("retries", raw.retries.is_some()),
+        ("env_allow", raw.env_allow.is_some()),
+        ("python", raw.python.is_some()),
+    ];
+    keys.into_iter()
+        .filter(|(_, set)| *set)
+        .map(|(key, _)| key)
+        .collect()
+}
+
+fn pytest_options(raw: PytestFile) -> Result<Options, InvalidPolicy> {
+    let mut allowed = Vec::new();
+    for name in raw.allow_options.unwrap_or_default() {
+        let Some(group) = OptIn::parse(&name) else {
+            let known: Vec<&str> = OptIn::ALL.iter().map(|o| o.name()).collect();
+            return Err(InvalidPolicy::UnknownOptionGroup {
+                name: shown(&name),
+                known: known.join(", "),
+            });
+        };
+        if !allowed.contains(&group) {
+            allowed.push(group);
+        }
+    }
+    Ok(Options { allowed })
 }
 
 fn is_rule_id(id: &str) -> bool {
@@ -160,6 +233,7 @@ fn rule(raw: RuleFile) -> Result<Rule, InvalidPolicy> {
         scopes,
         description: raw.description,
         enabled: raw.enabled,
+        from_builtin: false,
     })
 }
 

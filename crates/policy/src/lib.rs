@@ -47,11 +47,14 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod addopts;
 mod args;
 mod decision;
+mod effective;
 mod env;
 mod error;
 mod file;
+mod inifile;
 mod policy;
 mod request;
 mod resolve;
@@ -59,6 +62,7 @@ mod root;
 mod target;
 
 pub use decision::{Authorized, Decision, Verdict};
+pub use effective::{EffectivePolicy, EffectiveRule, Setting};
 pub use env::reserved_env;
 pub use error::{InvalidPolicy, PolicyError};
 pub use policy::{Limits, Policy};

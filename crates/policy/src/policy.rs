@@ -8,14 +8,19 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::args;
+use crate::addopts::{self, ProjectOptions};
+use crate::args::{self, Options};
 use crate::decision::{Authorized, Decision, Verdict};
+use crate::effective::{self, EffectivePolicy};
 use crate::error::{InvalidPolicy, PolicyError};
 use crate::file;
 use crate::request::ToolRequest;
 use crate::resolve::{self, MAX_WALK_DEPTH, MAX_WALK_ENTRIES, ResolveError, WalkError};
 use crate::root::{Backing, Root};
 use crate::target::{self, Target, shown};
+
+/// The origin of the built-in policy.
+pub(crate) const BUILTIN_ORIGIN: &str = "built-in";
 
 /// Largest policy file read, in bytes.
 const MAX_POLICY_BYTES: u64 = 1024 * 1024;
@@ -125,6 +130,8 @@ pub(crate) struct Rule {
     pub(crate) description: Option<String>,
     /// A disabled rule is validated like any other but takes no part in decisions.
     pub(crate) enabled: bool,
+    /// Whether the rule comes from the built-in policy (itself, or through `extends`).
+    pub(crate) from_builtin: bool,
 }
 
 /// A scope path of a rule, normalised (empty components mean the whole root).
@@ -221,13 +228,20 @@ pub struct Policy {
 #[derive(Debug)]
 struct Inner {
     origin: String,
+    /// Whether a file builds on the built-in policy (`extends = "builtin"`).
+    extends_builtin: bool,
     limits: Limits,
+    /// The `[limits]` keys set by the file itself (all of them for the built-in policy).
+    limits_set: Vec<&'static str>,
+    options: Options,
+    /// Whether the file sets `[pytest] allow_options` itself.
+    options_set: bool,
     rules: Vec<Rule>,
     examples: Vec<Example>,
 }
 
 static BUILTIN: LazyLock<Policy> = LazyLock::new(|| {
-    match Policy::parse(Policy::BUILTIN_TOML, "built-in", &Root::empty()) {
+    match Policy::parse(Policy::BUILTIN_TOML, BUILTIN_ORIGIN, &Root::empty()) {
         Ok(policy) => policy,
         Err(err) => {
             // Cannot happen (the tests load it), but if it did, failing closed is the answer:
@@ -236,7 +250,11 @@ static BUILTIN: LazyLock<Policy> = LazyLock::new(|| {
             Policy {
                 inner: Arc::new(Inner {
                     origin: "built-in (invalid, denying everything)".to_owned(),
+                    extends_builtin: false,
                     limits: Limits::default(),
+                    limits_set: Vec::new(),
+                    options: Options::default(),
+                    options_set: false,
                     rules: Vec::new(),
                     examples: Vec::new(),
                 }),
@@ -292,11 +310,41 @@ impl Policy {
             problem,
         };
         let parsed = file::parse(text).map_err(invalid)?;
+        let builtin = origin == BUILTIN_ORIGIN;
+        let mut rules = Vec::new();
+        let mut options = parsed.options;
+        if parsed.extends_builtin {
+            let base = file::parse(Self::BUILTIN_TOML).map_err(invalid)?;
+            for rule in &parsed.rules {
+                if base.rules.iter().any(|b| b.id == rule.id) {
+                    return Err(invalid(InvalidPolicy::BuiltinRuleId {
+                        id: rule.id.clone(),
+                    }));
+                }
+            }
+            rules.extend(base.rules.into_iter().map(|rule| Rule {
+                from_builtin: true,
+                ..rule
+            }));
+            for group in base.options.allowed {
+                if !options.allowed.contains(&group) {
+                    options.allowed.push(group);
+                }
+            }
+        }
+        rules.extend(parsed.rules.into_iter().map(|rule| Rule {
+            from_builtin: builtin,
+            ..rule
+        }));
         let policy = Policy {
             inner: Arc::new(Inner {
                 origin: origin.to_owned(),
+                extends_builtin: parsed.extends_builtin,
                 limits: parsed.limits,
-                rules: parsed.rules,
+                limits_set: parsed.limits_set,
+                options,
+                options_set: parsed.options_set,
+                rules,
                 examples: parsed.examples,
             }),
         };
@@ -341,27 +389,108 @@ impl Policy {
         &self.inner.limits
     }
 
+    /// The policy in force with where each setting and rule came from (the built-in policy or
+    /// the file): what `warden policy` prints, as commented TOML
+    /// ([`EffectivePolicy::to_toml`]) or JSON (its `Serialize`).
+    ///
+    /// ```
+    /// use warden_policy::Policy;
+    ///
+    /// let policy = Policy::from_toml_str(r#"
+    ///     version = 1
+    ///     extends = "builtin"
+    ///     [limits]
+    ///     timeout_secs = 60
+    ///     [[rule]]
+    ///     id = "tests"
+    ///     effect = "allow"
+    ///     tool = "pytest"
+    ///     action = "run"
+    ///     scope = ["tests"]
+    /// "#)?;
+    /// let effective = policy.effective();
+    /// assert_eq!(effective.extends.as_deref(), Some("builtin"));
+    /// let tests = effective.rules.iter().find(|r| r.id == "tests").unwrap();
+    /// assert_eq!(tests.from, "(string)");
+    /// let builtin = effective.rules.iter().find(|r| r.id == "pytest-runtime-tests").unwrap();
+    /// assert_eq!(builtin.from, "built-in");
+    /// let timeout = effective.limits.iter().find(|s| s.key == "timeout_secs").unwrap();
+    /// assert_eq!((timeout.value.as_u64(), timeout.from.as_str()), (Some(60), "(string)"));
+    /// // The TOML form is a policy file itself, with the same rules.
+    /// let again = Policy::from_toml_str(&effective.to_toml())?;
+    /// assert_eq!(again.effective().rules.len(), effective.rules.len());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn effective(&self) -> EffectivePolicy {
+        let inner = &self.inner;
+        effective::build(&effective::Parts {
+            origin: &inner.origin,
+            extends_builtin: inner.extends_builtin,
+            limits: &inner.limits,
+            limits_set: &inner.limits_set,
+            options: &inner.options,
+            options_set: inner.options_set,
+            rules: &inner.rules,
+            examples: inner.examples.len(),
+        })
+    }
+
     /// Decides `request` against the files under `root`.
+    ///
+    /// For a pytest run this includes the project's `addopts` (from the configuration file
+    /// pytest would read): an item the allowlist refuses denies the request, naming the file
+    /// and the item.
     pub fn decide(&self, root: &Root, request: &ToolRequest) -> Decision {
-        match self.evaluate(root, request) {
-            Ok(allowed) => allowed.decision,
+        match self.evaluate_with_project(root, request) {
+            Ok((allowed, _)) => allowed.decision,
             Err(denied) => denied,
         }
     }
 
     /// Decides `request` and, if it is allowed, hands out the permission to carry it out.
     pub fn authorize(&self, root: &Root, request: &ToolRequest) -> Verdict {
-        match self.evaluate(root, request) {
-            Ok(allowed) => Verdict::Allowed(Authorized::new(
+        match self.evaluate_with_project(root, request) {
+            Ok((allowed, project)) => Verdict::Allowed(Authorized::new(
                 root.clone(),
                 self.clone(),
                 allowed.kind,
                 allowed.target,
                 request.args.extra_args.clone(),
                 allowed.decision,
+                project,
             )),
             Err(denied) => Verdict::Denied(denied),
         }
+    }
+
+    /// [`Policy::evaluate`], then for an allowed pytest run the project's configuration and its
+    /// `addopts`, judged by the same allowlist as the agent's arguments.
+    fn evaluate_with_project(
+        &self,
+        root: &Root,
+        request: &ToolRequest,
+    ) -> Result<(Allowed, ProjectOptions), Decision> {
+        let mut allowed = self.evaluate(root, request)?;
+        if allowed.kind != Kind::PytestRun || root.backing() == Backing::Empty {
+            return Ok((allowed, ProjectOptions::default()));
+        }
+        let targets = [allowed.target.to_arg()];
+        let project =
+            addopts::inspect(root.path(), &targets, &self.inner.options).map_err(Decision::deny)?;
+        if let Some(source) = &project.source {
+            let mut note = format!(
+                "; the project's `addopts` in {source}: {} kept",
+                match project.kept.len() {
+                    1 => "1 argument".to_owned(),
+                    n => format!("{n} arguments"),
+                }
+            );
+            for (item, why) in &project.dropped {
+                note.push_str(&format!("; `{}` left out: {why}", shown(item)));
+            }
+            allowed.decision.reason.push_str(&note);
+        }
+        Ok((allowed, project))
     }
 
     /// The whole decision procedure: built-in checks, then deny rules, then allow rules.
@@ -369,14 +498,16 @@ impl Policy {
         let (tool, action) = (request.tool.as_str(), request.action.as_str());
         let Some(kind) = Kind::of(tool, action) else {
             return Err(Decision::deny(format!(
-                "no rule allows `{}`/`{}`: it is not a tool action Warden knows (known: pytest/run, fs/write), so it is denied by default",
+                "no rule allows `{}`/`{}`: it is not a tool action Warden knows (known: pytest/run, fs/write), so it is denied by default; no policy key allows it",
                 shown(tool),
                 shown(action)
             )));
         };
         let extra_args = &request.args.extra_args;
         match kind {
-            Kind::PytestRun => args::check(extra_args).map_err(Decision::deny)?,
+            Kind::PytestRun => {
+                args::check(extra_args, &self.inner.options).map_err(Decision::deny)?;
+            }
             Kind::FsWrite if !extra_args.is_empty() => {
                 return Err(Decision::deny(format!(
                     "{kind} takes no extra arguments, but {} were given",
@@ -395,8 +526,12 @@ impl Policy {
                 }
             )));
         };
-        let target = target::parse(raw, kind.syntax())
-            .map_err(|why| Decision::deny(format!("target `{}` {why}", shown(raw))))?;
+        let target = target::parse(raw, kind.syntax()).map_err(|why| {
+            Decision::deny(format!(
+                "target `{}` {why}; no policy key allows such a target",
+                shown(raw)
+            ))
+        })?;
         let rules: Vec<RuleView<'_>> = self
             .inner
             .rules
@@ -425,9 +560,10 @@ impl Policy {
             return Err(Decision {
                 allowed: false,
                 reason: format!(
-                    "denied by {} (a deny rule wins over any allow): {why}{}",
+                    "denied by {} (a deny rule wins over any allow): {why}{}; {}",
                     name_rules(&ids),
-                    describe(first.rule)
+                    describe(first.rule),
+                    self.deny_rule_hint(first.rule)
                 ),
                 matched_rules: ids,
             });
@@ -455,11 +591,54 @@ impl Policy {
                 kind,
             });
         }
+        let disabled = self.disabled_allows(root, kind, &place);
+        let hint = if disabled.is_empty() {
+            self.allow_hint(kind, &place)
+        } else {
+            String::new()
+        };
         Err(Decision::deny(format!(
-            "no rule allows {kind} on `{shown_target}`: {} (default deny){}",
+            "no rule allows {kind} on `{shown_target}`: {} (default deny){disabled}{hint}",
             explain_no_allow(&rules, &place, root, kind),
-            self.disabled_allows(root, kind, &place)
         )))
+    }
+
+    /// For a default deny: the policy text that would allow the request.
+    fn allow_hint(&self, kind: Kind, place: &Place) -> String {
+        let scope = place.lexical.components().next().map_or_else(
+            || ".".to_owned(),
+            |c| c.as_os_str().to_string_lossy().into_owned(),
+        );
+        let rule = format!(
+            "`[[rule]]` with `effect = \"allow\"`, `tool = \"{}\"`, `action = \"{}\"`, `scope = [\"{}\"]`",
+            kind.tool(),
+            kind.action(),
+            shown(&scope)
+        );
+        if self.origin() == BUILTIN_ORIGIN {
+            let init = if kind == Kind::PytestRun {
+                " (`warden init` writes one from the project's test paths)"
+            } else {
+                ""
+            };
+            format!(
+                "; to allow it, add a {rule} to a `warden.toml` in the root with `extends = \"builtin\"`{init}"
+            )
+        } else {
+            format!("; to allow it, add a {rule} to `{}`", self.origin())
+        }
+    }
+
+    /// For a denial by a deny rule: where the rule comes from and how it would stop denying.
+    fn deny_rule_hint(&self, rule: &Rule) -> String {
+        if rule.from_builtin {
+            "it is a built-in rule: a policy file without `extends = \"builtin\"` replaces the built-in rules".to_owned()
+        } else {
+            format!(
+                "to allow it, remove the rule from `{}` or set `enabled = false` on it",
+                self.origin()
+            )
+        }
     }
 
     /// For a default deny: the disabled allow rules that would have covered the target, so an
@@ -477,12 +656,14 @@ impl Policy {
         match ids.len() {
             0 => String::new(),
             1 => format!(
-                "; {} would allow it but is disabled (`enabled = false`)",
-                name_rules(&ids)
+                "; {} would allow it but is disabled (`enabled = false`); set `enabled = true` on it in `{}` to allow it",
+                name_rules(&ids),
+                self.origin()
             ),
             _ => format!(
-                "; {} would allow it but are disabled (`enabled = false`)",
-                name_rules(&ids)
+                "; {} would allow it but are disabled (`enabled = false`); set `enabled = true` on one of them in `{}` to allow it",
+                name_rules(&ids),
+                self.origin()
             ),
         }
     }

@@ -11,6 +11,10 @@
 //! own search. The choice is about faithfulness only: whatever it finds lies inside the root,
 //! so a rule read slightly differently from pytest can pick another file of the project, never
 //! one outside it.
+//!
+//! The policy finds the file when it authorises a run (to judge the file's `addopts`, see
+//! [`crate::addopts`]) and hands it to the executor in the permission, so the file pytest reads
+//! is the file that was checked.
 
 use std::io::Read;
 
@@ -121,7 +125,7 @@ fn holds_configuration(path: &Utf8Path, name: &str) -> bool {
 
 /// The file's text, or `None` if it cannot be read, is too large, or is not UTF-8 (pytest
 /// reads it as UTF-8 and would fail).
-fn read_bounded(path: &Utf8Path) -> Option<String> {
+pub(crate) fn read_bounded(path: &Utf8Path) -> Option<String> {
     // Without waiting: a FIFO named like a configuration file must not hang Warden.
     let file = warden_rootfs::open_read(path, true).ok()?;
     let mut bytes = Vec::new();
@@ -171,7 +175,7 @@ fn ini_sections(text: &str) -> impl Iterator<Item = &str> {
 }
 
 /// Python's `str.splitlines` boundaries (`\r\n` splits twice, which only adds a blank line).
-fn python_line_break(c: char) -> bool {
+pub(crate) fn python_line_break(c: char) -> bool {
     matches!(
         c,
         '\n' | '\r'
@@ -187,7 +191,7 @@ fn python_line_break(c: char) -> bool {
 }
 
 /// Python's `str.isspace`: Unicode white space plus the separators `\x1c`..`\x1f`.
-fn python_space(c: char) -> bool {
+pub(crate) fn python_space(c: char) -> bool {
     c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
 }
 
