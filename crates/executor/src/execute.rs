@@ -43,6 +43,11 @@ use crate::progress::Progress;
 use crate::results::{self, Exit};
 use crate::scratch::Scratch;
 
+/// How long reading the JUnit report and resolving its node ids may take after the run, in
+/// all: far more than pytest's own reports need (a 64 MiB report reads in well under a
+/// second), and a fixed bound whatever a test writes there.
+pub(crate) const PARSE_DEADLINE: Duration = Duration::from_secs(5);
+
 /// Size of each read from a pipe.
 const CHUNK_BYTES: usize = 64 * 1024;
 
@@ -261,13 +266,16 @@ pub(crate) async fn execute(inv: &Invocation, progress: &watch::Sender<Progress>
     }
 
     let root = inv.root.clone();
+    // Post-run work on what the run left (its report, its node ids) is linear, and cut off
+    // here whatever the input.
+    let parse_deadline = std::time::Instant::now() + PARSE_DEADLINE;
     // Read through the scratch directory's handle: a FIFO or link planted as the report is
     // refused (and said in the evidence), never waited on or followed.
     // Removing it afterwards happens there too, off the async workers: the code under test
     // may have filled it.
     let (report, report_problem) = tokio::task::spawn_blocking(move || {
         let read = match scratch.open_report() {
-            Ok(Some(file)) => (Some(junit::read_report(file, &root)), None),
+            Ok(Some(file)) => (Some(junit::read_report(file, &root, parse_deadline)), None),
             Ok(None) => (None, None),
             Err(problem) => (None, Some(problem)),
         };
@@ -277,7 +285,7 @@ pub(crate) async fn execute(inv: &Invocation, progress: &watch::Sender<Progress>
     .await
     .unwrap_or((None, None));
 
-    let findings = results::merge(report, &out.parser, &err.parser, &inv.root);
+    let findings = results::merge(report, &out.parser, &err.parser, &inv.root, parse_deadline);
     let exit = exit.map(|status| {
         use std::os::unix::process::ExitStatusExt;
         Exit {

@@ -12,9 +12,14 @@ use camino::Utf8Path;
 use quick_xml::XmlVersion;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::reader::Reader;
+use std::time::Instant;
+
 use warden_taxonomy::TestOutcome;
 
-use crate::lines::{ExceptionTracker, MAX_LINE_BYTES, MAX_TEST_RECORDS, truncate};
+use crate::lines::{
+    ExceptionTracker, MAX_LINE_BYTES, MAX_RECORD_BYTES, MAX_TEST_RECORDS, RECORD_OVERHEAD_BYTES,
+    truncate,
+};
 
 /// The most of a report file Warden reads.
 pub(crate) const MAX_REPORT_BYTES: u64 = 64 * 1024 * 1024;
@@ -41,9 +46,14 @@ pub(crate) struct JunitCase {
 pub(crate) struct JunitReport {
     pub(crate) cases: Vec<JunitCase>,
     pub(crate) omitted: u64,
-    /// The document parsed to its end without error (and within the size bound).
+    /// The document parsed to its end without error (and within the size and time bounds).
     pub(crate) complete: bool,
+    /// Bytes of names and messages kept, against [`MAX_RECORD_BYTES`].
+    kept_bytes: usize,
 }
+
+/// How many parser events pass between two looks at the clock.
+const EVENTS_PER_CLOCK_CHECK: u32 = 4096;
 
 impl JunitReport {
     fn push(&mut self, case: JunitCase) {
@@ -52,7 +62,13 @@ impl JunitReport {
             // after a KeyboardInterrupt at the deadline): it names no test and has no outcome.
             return;
         }
-        if self.cases.len() < MAX_TEST_RECORDS {
+        let cost = case.classname.len()
+            + case.name.len()
+            + case.file.as_ref().map_or(0, String::len)
+            + case.message.as_ref().map_or(0, String::len)
+            + RECORD_OVERHEAD_BYTES;
+        if self.cases.len() < MAX_TEST_RECORDS && self.kept_bytes + cost <= MAX_RECORD_BYTES {
+            self.kept_bytes += cost;
             self.cases.push(case);
         } else {
             self.omitted += 1;
@@ -61,7 +77,7 @@ impl JunitReport {
 }
 
 /// Reads the report from `file` (opened by the caller, who checked it is a regular file).
-pub(crate) fn read_report(file: std::fs::File, root: &Utf8Path) -> JunitReport {
+pub(crate) fn read_report(file: std::fs::File, root: &Utf8Path, deadline: Instant) -> JunitReport {
     let oversized = file
         .metadata()
         .map(|m| m.len() > MAX_REPORT_BYTES)
@@ -73,19 +89,39 @@ pub(crate) fn read_report(file: std::fs::File, root: &Utf8Path) -> JunitReport {
         );
     }
     let reader = BufReader::new(BoundedRuns::new(file.take(MAX_REPORT_BYTES)));
-    let mut report = parse(reader, Some(root));
+    let mut report = parse_until(reader, Some(root), Some(deadline));
     report.complete &= !oversized;
     report
 }
 
 /// Parses a report from any reader.
+#[cfg(test)]
 pub(crate) fn parse(source: impl BufRead, root: Option<&Utf8Path>) -> JunitReport {
+    parse_until(source, root, None)
+}
+
+/// Parses a report from any reader, giving up (incomplete) at `deadline`. Linear in the
+/// input: one pass, each event handled in time linear in its size.
+pub(crate) fn parse_until(
+    source: impl BufRead,
+    root: Option<&Utf8Path>,
+    deadline: Option<Instant>,
+) -> JunitReport {
     let mut reader = Reader::from_reader(source);
     let mut report = JunitReport::default();
     let mut buf = Vec::new();
     let mut case: Option<JunitCase> = None;
     let mut traceback: Option<TextLines> = None;
+    let mut events = 0u32;
     loop {
+        events = events.wrapping_add(1);
+        if events.is_multiple_of(EVENTS_PER_CLOCK_CHECK)
+            && let Some(deadline) = deadline
+            && Instant::now() >= deadline
+        {
+            tracing::warn!("reading the JUnit report ran past its deadline; using what was read");
+            break;
+        }
         let event = match reader.read_event_into(&mut buf) {
             Ok(event) => event,
             Err(e) => {
@@ -535,5 +571,48 @@ E   ValueError: tail</failure></testcase><testcase classname="t.test_a" name="te
             .read_to_end(&mut out)
             .unwrap();
         assert_eq!(out, MIXED.as_bytes());
+    }
+
+    /// A forged report of `cases` test cases with classnames of `depth` dotted parts and long
+    /// names, without `file` attributes (so node ids must be worked out the hard way).
+    pub(crate) fn forged_report(cases: usize, depth: usize) -> String {
+        let classname = vec!["a"; depth].join(".");
+        let mut xml = String::from("<testsuite>");
+        for i in 0..cases {
+            xml.push_str(&format!(
+                r#"<testcase classname="{classname}" name="test_{i}_{}" time="0"/>"#,
+                "n".repeat(200)
+            ));
+        }
+        xml.push_str("</testsuite>");
+        xml
+    }
+
+    #[test]
+    fn kept_names_are_bounded_in_bytes_not_only_in_count() {
+        // 20 000 cases of ~8 KiB each: far more bytes than the bound, far fewer than the
+        // record count.
+        let xml = forged_report(20_000, 4_000);
+        let report = parse(xml.as_bytes(), None);
+        assert!(report.complete);
+        let kept: usize = report
+            .cases
+            .iter()
+            .map(|c| c.classname.len() + c.name.len() + RECORD_OVERHEAD_BYTES)
+            .sum();
+        assert!(kept <= MAX_RECORD_BYTES, "{kept} bytes kept");
+        assert!(report.cases.len() < 20_000);
+        assert_eq!(report.cases.len() as u64 + report.omitted, 20_000);
+    }
+
+    #[test]
+    fn parsing_stops_at_its_deadline_and_says_the_report_is_incomplete() {
+        let xml = forged_report(10_000, 2);
+        let report = parse_until(xml.as_bytes(), None, Some(Instant::now()));
+        assert!(!report.complete);
+        assert!(report.cases.len() < 10_000);
+        let report = parse_until(xml.as_bytes(), None, None);
+        assert!(report.complete);
+        assert_eq!(report.cases.len(), 10_000);
     }
 }

@@ -8,7 +8,9 @@
 //! node ids seen on the `-v` progress lines (mangled the way pytest does and matched exactly),
 //! the `file` attribute, then the file system under the root.
 
+use std::cell::Cell;
 use std::collections::HashMap;
+use std::time::Instant;
 
 use camino::Utf8Path;
 
@@ -46,17 +48,43 @@ fn dotted(path: &str) -> String {
     }
 }
 
-/// Resolves JUnit test cases to node ids.
+/// At most this many file-system probes per report: a forged report can name any number of
+/// deep classnames, and each probe walks a path.
+const MAX_PROBES: usize = 10_000;
+
+/// Probes look for a test file at most this many directories deep (the policy walks no
+/// deeper either) and no longer than Linux's `PATH_MAX`.
+const MAX_PROBE_DEPTH: usize = 64;
+const MAX_PROBE_BYTES: usize = 4096;
+
+/// Resolves JUnit test cases to node ids, in time linear in the classnames and names given
+/// it: exact lookups, a bounded number of file-system probes (none after `deadline`), and a
+/// linear guess for the rest.
 pub(crate) struct NodeIdResolver<'a> {
     known: HashMap<(String, String), &'a str>,
     root: &'a Utf8Path,
+    probes: Cell<usize>,
+    deadline: Option<Instant>,
 }
 
 impl<'a> NodeIdResolver<'a> {
     /// A resolver that knows the node ids the output stream named and can probe `root`.
     pub(crate) fn new(known: impl IntoIterator<Item = &'a str>, root: &'a Utf8Path) -> Self {
         let known = known.into_iter().map(|id| (mangle(id), id)).collect();
-        NodeIdResolver { known, root }
+        NodeIdResolver {
+            known,
+            root,
+            probes: Cell::new(0),
+            deadline: None,
+        }
+    }
+
+    /// Stops probing the file system at `deadline`; what is left is guessed.
+    pub(crate) fn until(self, deadline: Instant) -> Self {
+        NodeIdResolver {
+            deadline: Some(deadline),
+            ..self
+        }
     }
 
     /// The node id of a test case.
@@ -72,7 +100,7 @@ impl<'a> NodeIdResolver<'a> {
         if let Some(id) = self.probe(classname, name) {
             return id;
         }
-        tracing::warn!(
+        tracing::debug!(
             classname,
             name,
             "could not map a JUnit test case to a node id; guessing"
@@ -80,7 +108,19 @@ impl<'a> NodeIdResolver<'a> {
         guess(classname, name)
     }
 
-    /// Finds the longest dotted prefix of the classname that is a test file under the root.
+    /// Whether another probe is allowed (and counts it).
+    fn may_probe(&self) -> bool {
+        let used = self.probes.get();
+        if used >= MAX_PROBES || self.deadline.is_some_and(|d| Instant::now() >= d) {
+            return false;
+        }
+        self.probes.set(used + 1);
+        true
+    }
+
+    /// Finds the longest dotted prefix of the classname that is a test file under the root,
+    /// among the first [`MAX_PROBE_DEPTH`] components: the path is built once, and each
+    /// candidate is a prefix of it.
     fn probe(&self, classname: &str, name: &str) -> Option<String> {
         // For a collection error the name is the dotted path of the file itself.
         let dotted = if classname.is_empty() {
@@ -88,22 +128,42 @@ impl<'a> NodeIdResolver<'a> {
         } else {
             classname
         };
-        let parts: Vec<&str> = dotted.split('.').collect();
-        for k in (1..=parts.len()).rev() {
-            let candidate = format!("{}.py", parts[..k].join("/"));
-            if self.root.join(&candidate).is_file() {
-                if classname.is_empty() {
-                    return (k == parts.len()).then_some(candidate);
-                }
-                let mut id = candidate;
-                for class in &parts[k..] {
-                    id.push_str("::");
-                    id.push_str(class);
-                }
-                id.push_str("::");
-                id.push_str(name);
-                return Some(id);
+        let mut path = String::new();
+        // Where each candidate ends in `path`, and in `dotted`.
+        let mut ends: Vec<(usize, usize)> = Vec::new();
+        let mut offset = 0;
+        for part in dotted.split('.').take(MAX_PROBE_DEPTH) {
+            if path.len() + part.len() + ".py".len() >= MAX_PROBE_BYTES {
+                break;
             }
+            if !path.is_empty() {
+                path.push('/');
+            }
+            path.push_str(part);
+            offset += part.len();
+            ends.push((path.len(), offset));
+            offset += 1;
+        }
+        for &(end, dotted_end) in ends.iter().rev() {
+            if !self.may_probe() {
+                return None;
+            }
+            let candidate = format!("{}.py", &path[..end]);
+            if !self.root.join(&candidate).is_file() {
+                continue;
+            }
+            let classes = dotted.get(dotted_end + 1..).unwrap_or_default();
+            if classname.is_empty() {
+                return classes.is_empty().then_some(candidate);
+            }
+            let mut id = candidate;
+            for class in classes.split('.').filter(|c| !c.is_empty()) {
+                id.push_str("::");
+                id.push_str(class);
+            }
+            id.push_str("::");
+            id.push_str(name);
+            return Some(id);
         }
         None
     }
@@ -256,5 +316,44 @@ mod tests {
             let r = NodeIdResolver::new([], Utf8Path::new("/nonexistent"));
             prop_assert_eq!(r.resolve(&classname, &name, Some(&path)), id);
         }
+    }
+
+    #[test]
+    fn deep_classnames_cost_a_bounded_number_of_probes() {
+        // The file is there, 3 directories deep; the forged classnames go 5 000 deep.
+        let dir = tempfile::tempdir().unwrap();
+        let root = Utf8Path::from_path(dir.path()).unwrap();
+        std::fs::create_dir_all(root.join("a/a")).unwrap();
+        std::fs::write(root.join("a/a/test_a.py"), "").unwrap();
+        let r = NodeIdResolver::new([], root);
+        let deep = format!("a.a.test_a.{}", vec!["K"; 5_000].join("."));
+        let id = r.resolve(&deep, "test_x", None);
+        assert!(id.starts_with("a/a/test_a.py::K::K::"), "{}", &id[..40]);
+        assert!(id.ends_with("::K::test_x"));
+        assert!(r.probes.get() <= MAX_PROBE_DEPTH);
+        // Many of them: the probes stop at their budget and the rest is guessed, linearly.
+        for i in 0..1_000 {
+            r.resolve(&format!("b{i}.{}", vec!["c"; 5_000].join(".")), "t", None);
+        }
+        assert_eq!(r.probes.get(), MAX_PROBES);
+        assert_eq!(
+            r.resolve("v.test_m.TestK", "test_n", None),
+            "v/test_m.py::TestK::test_n"
+        );
+    }
+
+    #[test]
+    fn no_probe_after_the_deadline() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Utf8Path::from_path(dir.path()).unwrap();
+        std::fs::create_dir_all(root.join("v1")).unwrap();
+        std::fs::write(root.join("v1/test_z.py"), "").unwrap();
+        let r = NodeIdResolver::new([], root).until(Instant::now());
+        // Guessed: `test_z` is taken for a directory's module path, as no probe may settle it.
+        assert_eq!(
+            r.resolve("v1.test_z", "test_m", None),
+            "v1/test_z.py::test_m"
+        );
+        assert_eq!(r.probes.get(), 0);
     }
 }

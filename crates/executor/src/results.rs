@@ -9,13 +9,14 @@
 //! teardown counts twice, as pytest says); a disagreement with the per-test results is logged.
 
 use std::collections::HashMap;
+use std::time::Instant;
 
 use camino::Utf8Path;
 use warden_taxonomy::{TestCounts, TestOutcome, TestResult};
 
 use crate::evidence::{CollectionError, ResultsSource, RunOutcome};
 use crate::junit::JunitReport;
-use crate::lines::{LineParser, StderrScanner};
+use crate::lines::{LineParser, MAX_RECORD_BYTES, RECORD_OVERHEAD_BYTES, StderrScanner};
 use crate::nodeid::NodeIdResolver;
 
 /// Per-test findings of one run.
@@ -47,6 +48,7 @@ pub(crate) fn merge(
     stream: &LineParser,
     stderr: &StderrScanner,
     root: &Utf8Path,
+    deadline: Instant,
 ) -> Findings {
     let mut collection_errors: Vec<CollectionError> = stream.collection_errors().to_vec();
     let report_state = match &junit {
@@ -58,7 +60,7 @@ pub(crate) fn merge(
         Some(report) if !report.cases.is_empty() || report.complete => {
             let complete = report.complete;
             let omitted = report.omitted;
-            let mut tests = from_junit(report, stream, root, &mut collection_errors);
+            let mut tests = from_junit(report, stream, root, deadline, &mut collection_errors);
             if !complete {
                 tracing::warn!("JUnit report incomplete; completing it from the output stream");
                 let known: HashMap<String, ()> =
@@ -81,6 +83,7 @@ pub(crate) fn merge(
         _ => (Vec::new(), 0, ResultsSource::None),
     };
     tests_omitted = tests_omitted.max(stream.tests_omitted());
+    tests_omitted += keep_within_bytes(&mut tests);
     // Collection-error entries carry the collection error's message.
     for test in &mut tests {
         if let Some(e) = collection_errors
@@ -119,13 +122,33 @@ pub(crate) fn merge(
     }
 }
 
+/// Cuts `tests` to what fits in [`MAX_RECORD_BYTES`] (node ids, messages and the fixed
+/// allowance per record), returning how many were cut: the merged results are kept, cloned
+/// into the report and written to the ledger, so they are bounded like each source.
+fn keep_within_bytes(tests: &mut Vec<TestResult>) -> u64 {
+    let mut kept = 0usize;
+    let fits = tests
+        .iter()
+        .position(|t| {
+            kept +=
+                t.nodeid.len() + t.message.as_ref().map_or(0, String::len) + RECORD_OVERHEAD_BYTES;
+            kept > MAX_RECORD_BYTES
+        })
+        .unwrap_or(tests.len());
+    let cut = tests.len() - fits;
+    tests.truncate(fits);
+    cut as u64
+}
+
 fn from_junit(
     report: JunitReport,
     stream: &LineParser,
     root: &Utf8Path,
+    deadline: Instant,
     collection_errors: &mut Vec<CollectionError>,
 ) -> Vec<TestResult> {
-    let resolver = NodeIdResolver::new(stream.tests().iter().map(|t| t.nodeid.as_str()), root);
+    let resolver =
+        NodeIdResolver::new(stream.tests().iter().map(|t| t.nodeid.as_str()), root).until(deadline);
     let streamed: HashMap<&str, &TestResult> = stream
         .tests()
         .iter()
@@ -373,6 +396,10 @@ pub(crate) fn signal_name(signal: i32) -> &'static str {
 mod tests {
     use super::*;
 
+    fn far() -> Instant {
+        Instant::now() + std::time::Duration::from_secs(60)
+    }
+
     fn stream(text: &str) -> LineParser {
         let mut p = LineParser::new();
         p.feed(text.as_bytes());
@@ -412,7 +439,7 @@ FAILED t/test_a.py::TestK::test_f - assert 0
     fn junit_results_completed_by_the_stream() {
         let s = stream(STREAM);
         let report = crate::junit::parse(XML.as_bytes(), None);
-        let f = merge(Some(report), &s, &stderr(""), Utf8Path::new("/r"));
+        let f = merge(Some(report), &s, &stderr(""), Utf8Path::new("/r"), far());
         assert_eq!(f.source, ResultsSource::Junit);
         let got: Vec<(&str, TestOutcome)> = f
             .tests
@@ -447,6 +474,7 @@ FAILED t/test_a.py::TestK::test_f - assert 0
             &s,
             &stderr(""),
             Utf8Path::new("/r"),
+            far(),
         );
         assert_eq!(f.tests.len(), 2);
         assert_eq!(f.tests[0].nodeid, "t/test_a.py::test_f");
@@ -459,7 +487,7 @@ FAILED t/test_a.py::TestK::test_f - assert 0
         let s = stream(
             "=== test session starts ===\nt/test_a.py::test_ok PASSED [ 50%]\nt/test_a.py::test_hang ",
         );
-        let f = merge(None, &s, &stderr(""), Utf8Path::new("/r"));
+        let f = merge(None, &s, &stderr(""), Utf8Path::new("/r"), far());
         assert_eq!(f.source, ResultsSource::Stream);
         assert_eq!(f.tests.len(), 1);
         assert_eq!(f.counts.passed, 1);
@@ -471,7 +499,7 @@ FAILED t/test_a.py::TestK::test_f - assert 0
         let s = stream(
             "=== test session starts ===\nt/test_a.py::test_t PASSED [100%]\nt/test_a.py::test_t ERROR [100%]\n=== 1 passed, 1 error in 0.1s ===\n",
         );
-        let f = merge(None, &s, &stderr(""), Utf8Path::new("/r"));
+        let f = merge(None, &s, &stderr(""), Utf8Path::new("/r"), far());
         assert_eq!(f.tests.len(), 1);
         assert_eq!(f.tests[0].outcome, TestOutcome::Error);
         assert_eq!((f.counts.passed, f.counts.errors), (1, 1));
@@ -496,7 +524,7 @@ FAILED t/test_a.py::TestK::test_f - assert 0
         let s = stream(out);
         let e = stderr(err);
         let report = xml.map(|xml| crate::junit::parse(xml.as_bytes(), None));
-        let f = merge(report, &s, &e, Utf8Path::new("/r"));
+        let f = merge(report, &s, &e, Utf8Path::new("/r"), far());
         outcome(Some(Exit { code, signal }), false, "py", &s, &e, &f)
     }
 

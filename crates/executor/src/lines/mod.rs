@@ -63,6 +63,19 @@ pub const MAX_LINE_BYTES: usize = 8 * 1024;
 /// Per-run bound on test records kept from the stream; further tests are only counted.
 pub(crate) const MAX_TEST_RECORDS: usize = 100_000;
 
+/// Per-run bound on the bytes of node ids and messages kept in test records, by the stream's
+/// parser, by the JUnit reader, and in the merged results: a test can print (or write into
+/// the report) any number of distinct long node ids, and the record count alone would let
+/// 100 000 of them of 8 KiB each through. Further tests are only counted, as past
+/// [`MAX_TEST_RECORDS`]. 4 MiB keeps some 15 000 tests with node ids of 80 bytes (their counts
+/// stay exact: they come from pytest's summary line), and Warden's peak RSS under 64 MiB
+/// with every copy the results go through (report, ledger record, JSON output).
+pub(crate) const MAX_RECORD_BYTES: usize = 4 * 1024 * 1024;
+
+/// What a record costs against [`MAX_RECORD_BYTES`] besides its strings (the record itself,
+/// an index entry, allocation slack), so that a flood of tiny ids is bounded too.
+pub(crate) const RECORD_OVERHEAD_BYTES: usize = 96;
+
 /// Bound on one kept message, in characters.
 pub(crate) const MAX_MESSAGE_CHARS: usize = 1_000;
 
@@ -114,6 +127,8 @@ struct State {
     #[cfg(test)]
     fast_paths: bool,
     tests_omitted: u64,
+    /// Bytes kept in records, against [`MAX_RECORD_BYTES`].
+    kept_bytes: usize,
     running: Option<String>,
     summary: Option<TestCounts>,
     interruption: Option<String>,
@@ -148,6 +163,7 @@ impl LineParser {
                 #[cfg(test)]
                 fast_paths: true,
                 tests_omitted: 0,
+                kept_bytes: 0,
                 running: None,
                 summary: None,
                 interruption: None,
@@ -199,7 +215,7 @@ impl LineParser {
         &self.state.tests
     }
 
-    /// Tests seen beyond the record bound (counted, not kept).
+    /// Tests seen beyond the record bounds (count and bytes): counted, not kept.
     pub fn tests_omitted(&self) -> u64 {
         self.state.tests_omitted
     }

@@ -7,7 +7,10 @@ use super::splitter::{Line, LineSink};
 use super::summary::*;
 use super::text::*;
 use super::traceback::{ExceptionTracker, is_exception_line};
-use super::{MAX_COLLECTION_ERRORS, MAX_TEST_RECORDS, Section, State};
+use super::{
+    MAX_COLLECTION_ERRORS, MAX_RECORD_BYTES, MAX_TEST_RECORDS, RECORD_OVERHEAD_BYTES, Section,
+    State,
+};
 use crate::evidence::CollectionError;
 
 impl LineSink for State {
@@ -262,10 +265,12 @@ impl State {
             self.update(i, outcome, message, authoritative);
             return;
         }
-        if self.tests.len() >= MAX_TEST_RECORDS {
+        let cost = record_cost(nodeid, message.as_deref());
+        if self.tests.len() >= MAX_TEST_RECORDS || self.kept_bytes + cost > MAX_RECORD_BYTES {
             self.tests_omitted += 1;
             return;
         }
+        self.kept_bytes += cost;
         self.index.insert(nodeid.to_owned(), self.tests.len());
         self.next_hint = self.tests.len() + 1;
         self.reads_back.push(reads_back(nodeid));
@@ -288,13 +293,26 @@ impl State {
     ) {
         self.next_hint = i + 1;
         let test = &mut self.tests[i];
-        if authoritative {
+        let replace = if authoritative {
             test.outcome = outcome;
-            if message.is_some() {
-                test.message = message;
+            message.is_some()
+        } else {
+            test.message.is_none() && test.outcome == outcome
+        };
+        if replace {
+            // Messages count against the byte bound too: past it, they are dropped.
+            let old = test.message.as_ref().map_or(0, String::len);
+            let new = message.as_ref().map_or(0, String::len);
+            if self.kept_bytes - old + new <= MAX_RECORD_BYTES {
+                self.kept_bytes = self.kept_bytes - old + new;
+                self.tests[i].message = message;
             }
-        } else if test.message.is_none() && test.outcome == outcome {
-            test.message = message;
         }
     }
+}
+
+/// What a new record costs against [`MAX_RECORD_BYTES`]: its node id twice (the record and
+/// the index), its message, and a fixed allowance for the structures around them.
+fn record_cost(nodeid: &str, message: Option<&str>) -> usize {
+    2 * nodeid.len() + message.map_or(0, str::len) + RECORD_OVERHEAD_BYTES
 }

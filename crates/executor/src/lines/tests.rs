@@ -468,3 +468,25 @@ proptest! {
     }
 
 }
+
+#[test]
+fn kept_records_are_bounded_in_bytes_whatever_the_ids() {
+    // Distinct node ids of ~8 KiB each: the record count alone would keep them all.
+    let mut p = LineParser::new();
+    p.feed(b"=== test session starts ===\ncollected 3000 items\n");
+    let long = "x".repeat(8_000);
+    for i in 0..3_000 {
+        p.feed(format!("t/test_a.py::test_{i}_{long} PASSED [ 50%]\n").as_bytes());
+    }
+    p.finish();
+    let kept: usize = p
+        .tests()
+        .iter()
+        .map(|t| 2 * t.nodeid.len() + RECORD_OVERHEAD_BYTES)
+        .sum();
+    assert!(kept <= MAX_RECORD_BYTES, "{kept} bytes kept");
+    assert!(p.tests().len() < 3_000);
+    assert_eq!(p.tests().len() as u64 + p.tests_omitted(), 3_000);
+    // Counting goes on past the bound.
+    assert_eq!(p.finished_count(), 3_000);
+}

@@ -1,0 +1,85 @@
+//! Through the binary, with real pytest: what a test prints or writes as its report cannot
+//! grow Warden past a fixed memory bound, an early exit is never a pass, and results from
+//! outside the authorised scope make the verification a policy violation.
+
+use warden_e2e::{Fixture, verify_json};
+
+/// Warden's own peak RSS bound, whatever the tests do (issue 10).
+const RSS_BOUND_KIB: u64 = 64 * 1024;
+
+/// Fake progress lines with distinct long node ids, written straight to pytest's real stdout.
+const ID_FLOOD: &str = r#"import os
+
+def test_floods_distinct_ids(capfd):
+    pad = "x" * 300
+    with capfd.disabled():
+        for block in range(300):
+            lines = "".join(
+                f"runtime/tests/test_flood.py::test_fake_{block}_{i}_{pad} PASSED [ 50%]\n"
+                for i in range(1000)
+            )
+            os.write(1, lines.encode())
+"#;
+
+#[test]
+fn a_flood_of_distinct_node_ids_keeps_warden_small() {
+    let fixture = Fixture::empty();
+    fixture.write("runtime/tests/test_flood.py", ID_FLOOD);
+    let out = verify_json(fixture.root(), &["runtime/tests", "--retries", "0"]);
+    let peak = out.peak_rss_kib.expect("VmHWM of the warden process");
+    println!(
+        "id flood (300 000 distinct ids of ~350 bytes, ~110 MB) through the binary: warden's VmHWM {peak} KiB ({:.1} MiB), {} ms",
+        peak as f64 / 1024.0,
+        out.elapsed.as_millis()
+    );
+    assert_eq!(out.code, Some(0), "{}{}", out.stdout, out.stderr);
+    let doc = out.json();
+    assert_eq!(doc["status"], "passed");
+    // The one real test, from the report; none of the printed ones.
+    let tests = doc["tests"].as_array().expect("tests");
+    assert_eq!(tests.len(), 1, "{tests:?}");
+    assert_eq!(
+        tests[0]["nodeid"],
+        "runtime/tests/test_flood.py::test_floods_distinct_ids"
+    );
+    assert!(peak < RSS_BOUND_KIB, "warden's peak RSS was {peak} KiB");
+}
+
+/// Replaces the JUnit report, at the very end, with ~60 MiB of test cases whose classnames are
+/// thousands of components deep and carry no `file` attribute.
+const FORGED_REPORT: &str = r#"import os
+
+def pytest_unconfigure(config):
+    path = config.option.xmlpath
+    if not path:
+        return
+    classname = ".".join(["a"] * 4000)
+    with open(path, "w") as f:
+        f.write("<testsuite>")
+        for i in range(7500):
+            f.write(f'<testcase classname="{classname}" name="test_{i}" time="0"/>')
+        f.write("</testsuite>")
+"#;
+
+#[test]
+fn a_forged_deep_report_is_read_in_bounded_time_and_memory() {
+    let fixture = Fixture::empty();
+    fixture.write("runtime/tests/conftest.py", FORGED_REPORT);
+    fixture.write("runtime/tests/test_ok.py", "def test_ok():\n    pass\n");
+    // Directories as deep as the classnames, so that every probe of the file system walks
+    // far before it fails.
+    fixture.write(&format!("{}/keep", vec!["a"; 60].join("/")), "");
+    let out = verify_json(fixture.root(), &["runtime/tests", "--retries", "0"]);
+    let peak = out.peak_rss_kib.expect("VmHWM of the warden process");
+    let doc = out.json();
+    let run_ms = doc["attempts"][0]["duration_ms"].as_u64().unwrap_or(0);
+    println!(
+        "forged ~60 MiB report of deep classnames through the binary: warden's VmHWM {peak} KiB ({:.1} MiB), {} ms in all, the attempt (run and post-run parsing) {run_ms} ms",
+        peak as f64 / 1024.0,
+        out.elapsed.as_millis(),
+    );
+    assert!(peak < RSS_BOUND_KIB, "warden's peak RSS was {peak} KiB");
+    // In-process forgery of the report is out of reach (docs/threat-model.md), but what it
+    // can make Warden keep is bounded.
+    assert!(doc["tests"].as_array().expect("tests").len() < 7500);
+}
