@@ -29,26 +29,38 @@
 //! - `x`: an executable regular file, then the digest of its content;
 //! - `l`: a symbolic link, then the digest of its target text (the link is never followed);
 //! - `d`: a directory git lists as one entry (a submodule or nested repository);
-//! - `o`: anything else (FIFO, socket, device), never opened.
+//! - `o`: anything else (FIFO, socket, device), never opened; also a listed path that can only
+//!   be reached through a link (git lists the index, which may name `a/b` after `a` became
+//!   a link), or a file that turned into something else between its listing and its reading.
 //!
 //! A tracked file deleted from the working tree contributes nothing, exactly as if it had
 //! never existed, so the fingerprint depends on the working tree alone, not on what is staged
 //! or committed. File contents are streamed through the hasher in 64 KiB pieces, never read
 //! whole.
+//!
+//! # Hostile trees
+//!
+//! The tree belongs to the code under test, which can leave a FIFO where a file was listed,
+//! swap a directory for a link between the listing and the hashing, or grow the tree without
+//! end. Every entry is therefore reached from a handle on the root, one plain name at a time,
+//! without following a link and without an open that waits ([`warden_rootfs`]); the walk
+//! visits at most [`MAX_WALK_ENTRIES`] entries and [`MAX_WALK_DEPTH`] levels; and the whole
+//! fingerprint gives up at [`FingerprintOptions::deadline`]. Each of these is an error, so the
+//! run simply has no fingerprint (history cannot prove a flake for it).
 
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
+use warden_rootfs::{Dir, Kind, Open};
 
 /// Warden's own directory at the repository root, never part of the fingerprint.
 pub const WARDEN_DIR: &str = ".warden";
@@ -78,6 +90,15 @@ pub const WALK_SKIPPED_DIRS: &[&str] = &[
 /// How long `git ls-files` may take by default.
 pub const DEFAULT_GIT_DEADLINE: Duration = Duration::from_secs(10);
 
+/// How long a whole fingerprint may take by default.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(60);
+
+/// The most entries a walk of a tree outside git visits.
+pub const MAX_WALK_ENTRIES: usize = 1_000_000;
+
+/// The deepest a walk of a tree outside git descends.
+pub const MAX_WALK_DEPTH: usize = 256;
+
 const SCHEME: &[u8] = b"warden-tree-v1\0";
 const CHUNK: usize = 64 * 1024;
 /// Enough of git's complaint to act on.
@@ -91,6 +112,8 @@ pub struct FingerprintOptions {
     /// More root-relative paths to leave out (each with everything under it), e.g. a ledger
     /// kept outside `.warden/`. Absolute paths under the root are accepted too.
     pub exclude: Vec<PathBuf>,
+    /// How long the whole fingerprint may take (listing and hashing) before it fails.
+    pub deadline: Duration,
 }
 
 impl Default for FingerprintOptions {
@@ -98,6 +121,7 @@ impl Default for FingerprintOptions {
         FingerprintOptions {
             git_deadline: DEFAULT_GIT_DEADLINE,
             exclude: Vec::new(),
+            deadline: DEFAULT_DEADLINE,
         }
     }
 }
@@ -125,6 +149,19 @@ pub enum FingerprintError {
         /// The start of what git printed on stderr.
         stderr: String,
     },
+    /// An entry could not be reached without following a link or waiting on it, where
+    /// Warden has to read it (a directory to walk).
+    #[error("cannot fingerprint: {0}")]
+    Refused(#[source] warden_rootfs::Error),
+    /// The tree is larger or deeper than a walk visits, or fingerprinting it took longer than
+    /// its deadline.
+    #[error("cannot fingerprint {}: {reason}", root.display())]
+    TooLarge {
+        /// The root.
+        root: PathBuf,
+        /// Which bound was reached.
+        reason: String,
+    },
     /// git did not finish in time and was killed.
     #[error("`git ls-files` in {} took longer than {deadline:?} and was stopped", root.display())]
     GitTimeout {
@@ -140,25 +177,33 @@ pub enum FingerprintError {
 /// Deterministic: the same files with the same contents give the same fingerprint, whatever
 /// the order the file system lists them in.
 pub fn fingerprint(root: &Path, options: &FingerprintOptions) -> Result<String, FingerprintError> {
+    let started = Instant::now();
     let root = fs::canonicalize(root).map_err(|source| FingerprintError::Io {
         path: root.to_owned(),
         source,
     })?;
+    // Everything below is reached from this handle: no link is followed, nothing waits.
+    let top = Dir::open(&root).map_err(FingerprintError::Refused)?;
+    let bounds = Bounds {
+        root: &root,
+        started,
+        deadline: options.deadline,
+    };
     let excluded = exclusions(&root, &options.exclude);
     let listed = if in_git_repository(&root) {
-        match git_files(&root, options.git_deadline) {
+        match git_files(&root, options.git_deadline.min(options.deadline)) {
             Ok(paths) => paths,
             Err(GitListing::NotInstalled) => {
                 tracing::warn!(
                     root = %root.display(),
                     "git is not installed; fingerprinting by walking the tree"
                 );
-                walk(&root, &excluded)?
+                walk(&top, &excluded, &bounds)?
             }
             Err(GitListing::Failed(e)) => return Err(e),
         }
     } else {
-        walk(&root, &excluded)?
+        walk(&top, &excluded, &bounds)?
     };
     let paths: BTreeSet<PathBuf> = listed
         .into_iter()
@@ -169,47 +214,102 @@ pub fn fingerprint(root: &Path, options: &FingerprintOptions) -> Result<String, 
     tree.update(SCHEME);
     let mut chunk = vec![0u8; CHUNK];
     for rel in &paths {
+        bounds.check()?;
         let full = root.join(rel);
         let io_error = |source| FingerprintError::Io {
             path: full.clone(),
             source,
         };
-        let meta = match fs::symlink_metadata(&full) {
-            Ok(meta) => meta,
+        let status = match top.status_of(rel) {
+            Ok(status) => Some(status),
             // Listed by git but deleted from the working tree: the tree does not have it.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(io_error(e)),
+            Err(e) if e.is_not_found() => continue,
+            // Only reachable through a link on the way: never followed.
+            Err(e) if e.is_wrong_kind() => None,
+            Err(e) => return Err(FingerprintError::Refused(e)),
         };
         let bytes = rel.as_os_str().as_bytes();
         tree.update((bytes.len() as u64).to_le_bytes());
         tree.update(bytes);
-        let kind = meta.file_type();
-        if kind.is_symlink() {
-            let target = fs::read_link(&full).map_err(io_error)?;
-            tree.update(b"l");
-            tree.update(Sha256::digest(target.as_os_str().as_bytes()));
-        } else if kind.is_file() {
-            let executable = meta.permissions().mode() & 0o111 != 0;
-            tree.update(if executable { b"x" } else { b"f" });
-            tree.update(content_digest(&full, &mut chunk).map_err(io_error)?);
-        } else if kind.is_dir() {
-            tree.update(b"d");
-        } else {
-            tree.update(b"o");
+        match status.map(|s| (s.kind, s.mode)) {
+            Some((Kind::Symlink, _)) => match top.read_link(rel) {
+                Ok(target) => {
+                    tree.update(b"l");
+                    tree.update(Sha256::digest(target.as_bytes()));
+                }
+                Err(_) => tree.update(b"o"),
+            },
+            Some((Kind::File, mode)) => match top.open_file(rel, Open::Read) {
+                Ok(file) => {
+                    let executable = mode & 0o111 != 0;
+                    tree.update(if executable { b"x" } else { b"f" });
+                    tree.update(content_digest(file, &mut chunk, &bounds).map_err(
+                        |e| match e {
+                            DigestError::Io(e) => io_error(e),
+                            DigestError::Bound(e) => e,
+                        },
+                    )?);
+                }
+                // Swapped for something else since it was looked at: not opened, not waited on.
+                Err(e) if e.is_wrong_kind() || e.is_not_found() => tree.update(b"o"),
+                Err(e) => return Err(FingerprintError::Refused(e)),
+            },
+            Some((Kind::Dir, _)) => tree.update(b"d"),
+            _ => tree.update(b"o"),
         }
     }
     Ok(hex::encode(tree.finalize()))
 }
 
-fn content_digest(path: &Path, chunk: &mut [u8]) -> io::Result<[u8; 32]> {
-    let mut file = File::open(path)?;
+/// The time bound of one fingerprint.
+struct Bounds<'a> {
+    root: &'a Path,
+    started: Instant,
+    deadline: Duration,
+}
+
+impl Bounds<'_> {
+    fn check(&self) -> Result<(), FingerprintError> {
+        if self.started.elapsed() > self.deadline {
+            return Err(self.too_large(format!(
+                "it took longer than its {:?} deadline",
+                self.deadline
+            )));
+        }
+        Ok(())
+    }
+
+    fn too_large(&self, reason: String) -> FingerprintError {
+        FingerprintError::TooLarge {
+            root: self.root.to_owned(),
+            reason,
+        }
+    }
+}
+
+enum DigestError {
+    Io(io::Error),
+    Bound(FingerprintError),
+}
+
+fn content_digest(
+    mut file: File,
+    chunk: &mut [u8],
+    bounds: &Bounds<'_>,
+) -> Result<[u8; 32], DigestError> {
     let mut hasher = Sha256::new();
+    let mut pieces = 0u32;
     loop {
         match file.read(chunk) {
             Ok(0) => break,
             Ok(n) => hasher.update(&chunk[..n]),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+            Err(e) => return Err(DigestError::Io(e)),
+        }
+        pieces = pieces.wrapping_add(1);
+        // A file can be huge: look at the clock every 64 MiB.
+        if pieces.is_multiple_of(1024) {
+            bounds.check().map_err(DigestError::Bound)?;
         }
     }
     Ok(hasher.finalize().into())
@@ -382,33 +482,49 @@ fn git_files(root: &Path, deadline: Duration) -> Result<Vec<PathBuf>, GitListing
         .collect())
 }
 
-/// Every non-directory entry under `root` (root-relative), not following links, skipping
-/// [`WALK_SKIPPED_DIRS`], [`ALWAYS_SKIPPED_DIRS`] and the `excluded` paths (never entered: they
-/// can be large, like Warden's bytecode cache).
-fn walk(root: &Path, excluded: &[PathBuf]) -> Result<Vec<PathBuf>, FingerprintError> {
+/// Every non-directory entry under `top` (root-relative), through handles, never following a
+/// link, skipping [`WALK_SKIPPED_DIRS`], [`ALWAYS_SKIPPED_DIRS`] and the `excluded` paths
+/// (never entered: they can be large, like Warden's bytecode cache). Bounded by
+/// [`MAX_WALK_ENTRIES`], [`MAX_WALK_DEPTH`] and the deadline.
+fn walk(
+    top: &Dir,
+    excluded: &[PathBuf],
+    bounds: &Bounds<'_>,
+) -> Result<Vec<PathBuf>, FingerprintError> {
     let mut files = Vec::new();
-    let mut pending = vec![PathBuf::new()];
-    while let Some(dir) = pending.pop() {
-        let full = root.join(&dir);
-        let io_error = |source| FingerprintError::Io {
-            path: full.clone(),
-            source,
-        };
-        for entry in fs::read_dir(&full).map_err(io_error)? {
-            let entry = entry.map_err(io_error)?;
-            let name = entry.file_name();
-            let rel = dir.join(&name);
-            if entry.file_type().map_err(io_error)?.is_dir() {
-                let skipped = WALK_SKIPPED_DIRS
-                    .iter()
-                    .chain(ALWAYS_SKIPPED_DIRS)
-                    .any(|d| name == OsStr::new(d))
-                    || excluded.iter().any(|ex| rel.starts_with(ex));
-                if !skipped {
-                    pending.push(rel);
-                }
-            } else {
+    let mut seen = 0usize;
+    let mut pending = vec![(top.clone(), PathBuf::new(), 0usize)];
+    while let Some((dir, rel_dir, depth)) = pending.pop() {
+        bounds.check()?;
+        for entry in dir.entries().map_err(FingerprintError::Refused)? {
+            let entry = entry.map_err(FingerprintError::Refused)?;
+            seen += 1;
+            if seen > MAX_WALK_ENTRIES {
+                return Err(
+                    bounds.too_large(format!("it has more than {MAX_WALK_ENTRIES} entries"))
+                );
+            }
+            let rel = rel_dir.join(&entry.name);
+            if entry.kind != Kind::Dir {
                 files.push(rel);
+                continue;
+            }
+            let skipped = WALK_SKIPPED_DIRS
+                .iter()
+                .chain(ALWAYS_SKIPPED_DIRS)
+                .any(|d| entry.name == OsStr::new(d))
+                || excluded.iter().any(|ex| rel.starts_with(ex));
+            if skipped {
+                continue;
+            }
+            if depth >= MAX_WALK_DEPTH {
+                return Err(bounds.too_large(format!("it is deeper than {MAX_WALK_DEPTH} levels")));
+            }
+            match dir.open_dir(&entry.name) {
+                Ok(sub) => pending.push((sub, rel, depth + 1)),
+                // Swapped for a link or a file since it was listed: hashed as what it is now.
+                Err(e) if e.is_wrong_kind() || e.is_not_found() => files.push(rel),
+                Err(e) => return Err(FingerprintError::Refused(e)),
             }
         }
     }

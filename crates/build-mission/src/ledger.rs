@@ -53,17 +53,19 @@
 //! to catch that.
 
 use std::fmt;
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use warden_classifier::HistoryRun;
+use warden_rootfs::{Dir, LockMode, Open};
 use warden_taxonomy::VerifyReport;
+
+use crate::warden_dir;
 
 /// The ledger's default location, relative to the repository root.
 pub const DEFAULT_LEDGER_PATH: &str = ".warden/ledger.jsonl";
@@ -257,6 +259,16 @@ pub enum LedgerError {
         #[source]
         source: io::Error,
     },
+    /// Something other than a regular file (a link, a FIFO, ...) is where the ledger or its
+    /// directory should be; it was not followed or waited on.
+    #[error("cannot use the ledger {}: {source}", path.display())]
+    Refused {
+        /// The ledger file.
+        path: PathBuf,
+        /// What was found, and where.
+        #[source]
+        source: warden_rootfs::Error,
+    },
     /// Another writer held the lock for too long.
     #[error(
         "the ledger {} stayed locked by another writer for {waited:?}; check for a stuck warden \
@@ -313,18 +325,54 @@ pub enum LedgerError {
     Serialize(#[source] serde_json::Error),
 }
 
-/// An evidence ledger at a path. Cheap to create; every operation opens the file anew.
+/// An evidence ledger at a path. Cheap to create; every operation opens the file anew, never
+/// following a link at its name and never waiting on it: anything but a regular file there (a
+/// FIFO, a link, a device) is [`LedgerError::Refused`].
+///
+/// A ledger [`beneath`](Ledger::beneath) a directory handle (the root, as a mission keeps its
+/// ledger) reaches its file from that handle without following a link anywhere on the way,
+/// so a `.warden` swapped for a link cannot send a record outside the root.
 #[derive(Debug, Clone)]
 pub struct Ledger {
-    path: PathBuf,
+    place: Place,
     lock_deadline: Duration,
+}
+
+/// Where the ledger file is reached from.
+#[derive(Debug, Clone)]
+enum Place {
+    /// A path as the caller names it: its directory is opened as named (links followed, the
+    /// caller's choice), the file itself without following.
+    Path(PathBuf),
+    /// A plain relative path beneath a held directory, no link followed anywhere.
+    Beneath {
+        dir: Dir,
+        rel: PathBuf,
+        /// `dir`'s path joined with `rel`, for messages.
+        path: PathBuf,
+    },
 }
 
 impl Ledger {
     /// A ledger stored at `path` (created, with its directory, on the first append).
     pub fn new(path: impl Into<PathBuf>) -> Ledger {
         Ledger {
-            path: path.into(),
+            place: Place::Path(path.into()),
+            lock_deadline: DEFAULT_LOCK_DEADLINE,
+        }
+    }
+
+    /// A ledger stored at `rel` (plain names only, no `..`) beneath the directory `dir`,
+    /// reached from that handle without following a link; missing directories are made on
+    /// the first append (with a `.gitignore` of `*` when that makes Warden's `.warden`).
+    pub fn beneath(dir: Dir, rel: impl Into<PathBuf>) -> Ledger {
+        let rel = rel.into();
+        Ledger {
+            place: Place::Beneath {
+                path: dir.path().join(&rel),
+                dir,
+                rel,
+            },
             lock_deadline: DEFAULT_LOCK_DEADLINE,
         }
     }
@@ -339,7 +387,86 @@ impl Ledger {
 
     /// The ledger file.
     pub fn path(&self) -> &Path {
-        &self.path
+        match &self.place {
+            Place::Path(path) | Place::Beneath { path, .. } => path,
+        }
+    }
+
+    /// Opens the ledger file `how`; `Ok(None)` when it does not exist (never for a creating
+    /// open). Appending makes the missing directories first.
+    fn open(&self, how: Open) -> Result<Option<File>, LedgerError> {
+        let creating = how != Open::Read;
+        let opened = match &self.place {
+            Place::Path(path) => {
+                let parent = path
+                    .parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."));
+                let Some(name) = path.file_name() else {
+                    return Err(self.io("open", io::Error::from(io::ErrorKind::InvalidInput)));
+                };
+                if creating {
+                    std::fs::create_dir_all(parent)
+                        .map_err(|e| self.io("create the directory of", e))?;
+                }
+                Dir::open(parent).and_then(|dir| dir.open_file(name, how))
+            }
+            Place::Beneath { dir, rel, .. } => {
+                if creating {
+                    self.make_directories(dir, rel)?;
+                }
+                dir.open_file(rel, how)
+            }
+        };
+        match opened {
+            Ok(file) => Ok(Some(file)),
+            Err(e) if e.is_not_found() && !creating => Ok(None),
+            Err(source) => Err(self.refused(source)),
+        }
+    }
+
+    /// Makes the directories of `rel` beneath `dir`; Warden's own `.warden` at the top gets
+    /// its `.gitignore` when made here.
+    fn make_directories(&self, dir: &Dir, rel: &Path) -> Result<(), LedgerError> {
+        let Some(parent) = rel.parent().filter(|p| !p.as_os_str().is_empty()) else {
+            return Ok(());
+        };
+        let mut components = parent.components();
+        if components.next() == Some(Component::Normal(warden_dir::NAME.as_ref())) {
+            warden_dir::ensure(dir)
+                .and_then(|warden| warden.create_dir_all(components.as_path()))
+                .map_err(|e| self.refused(e))?;
+        } else {
+            dir.create_dir_all(parent).map_err(|e| self.refused(e))?;
+        }
+        Ok(())
+    }
+
+    /// Syncs the directory holding the ledger, so a new file's entry reaches the disk.
+    fn sync_directory(&self) -> Result<(), LedgerError> {
+        let synced = match &self.place {
+            Place::Path(path) => {
+                let parent = path
+                    .parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."));
+                Dir::open(parent).and_then(|d| d.sync())
+            }
+            Place::Beneath { dir, rel, .. } => match rel.parent() {
+                Some(parent) if !parent.as_os_str().is_empty() => {
+                    dir.open_dir(parent).and_then(|d| d.sync())
+                }
+                _ => dir.sync(),
+            },
+        };
+        synced.map_err(|e| self.refused(e))
+    }
+
+    fn refused(&self, source: warden_rootfs::Error) -> LedgerError {
+        LedgerError::Refused {
+            path: self.path().to_owned(),
+            source,
+        }
     }
 
     /// Appends one verification's report as the next record and returns the record.
@@ -362,19 +489,13 @@ impl Ledger {
         report.stdout.text.clear();
         report.stderr.text.clear();
 
-        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| self.io("create the directory of", e))?;
-        }
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(&self.path)
-            .map_err(|e| self.io("open", e))?;
+        let Some(mut file) = self.open(Open::Append)? else {
+            return Err(self.io("open", io::Error::from(io::ErrorKind::NotFound)));
+        };
         self.lock(&file, Exclusive::Yes)?;
         let result = self.append_locked(&mut file, report, mission);
         // Closing the file releases the lock even if this fails.
-        let unlocked = file.unlock().map_err(|e| self.io("unlock", e));
+        let unlocked = warden_rootfs::unlock(&file, self.path()).map_err(|e| self.refused(e));
         let entry = result?;
         unlocked?;
         Ok(entry)
@@ -392,7 +513,7 @@ impl Ledger {
         let complete = end.map_or(0, |at| at + 1);
         if complete < len {
             tracing::warn!(
-                ledger = %self.path.display(),
+                ledger = %self.path().display(),
                 discarded_bytes = len - complete,
                 "removing a torn final line left by an interrupted append"
             );
@@ -436,11 +557,7 @@ impl Ledger {
         file.sync_data().map_err(|e| self.io("sync", e))?;
         if was_empty {
             // A new file's directory entry must reach the disk too.
-            if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                File::open(dir)
-                    .and_then(|d| d.sync_all())
-                    .map_err(|e| self.io("sync the directory of", e))?;
-            }
+            self.sync_directory()?;
         }
         Ok(LedgerEntry {
             version: LEDGER_VERSION,
@@ -460,7 +577,7 @@ impl Ledger {
             .map_err(|e| self.io("read", e))?
             .map_or(0, |at| at + 1);
         let damaged = |reason: String| LedgerError::DamagedTail {
-            path: self.path.clone(),
+            path: self.path().to_owned(),
             offset: start,
             reason,
         };
@@ -526,7 +643,7 @@ impl Ledger {
     pub fn entries(&self) -> Result<Entries, LedgerError> {
         Ok(Entries {
             walker: self.walker()?,
-            path: self.path.clone(),
+            path: self.path().to_owned(),
             torn_tail: None,
         })
     }
@@ -574,10 +691,8 @@ impl Ledger {
 
     /// Opens the file for reading under a shared lock, so no append is half-way through.
     fn walker(&self) -> Result<Option<Walker>, LedgerError> {
-        let file = match File::open(&self.path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(self.io("open", e)),
+        let Some(file) = self.open(Open::Read)? else {
+            return Ok(None);
         };
         self.lock(&file, Exclusive::No)?;
         Ok(Some(Walker {
@@ -591,35 +706,26 @@ impl Ledger {
     }
 
     fn lock(&self, file: &File, exclusive: Exclusive) -> Result<(), LedgerError> {
-        let started = Instant::now();
-        let mut pause = Duration::from_millis(1);
-        loop {
-            let attempt = match exclusive {
-                Exclusive::Yes => file.try_lock(),
-                Exclusive::No => file.try_lock_shared(),
-            };
-            match attempt {
-                Ok(()) => return Ok(()),
-                Err(TryLockError::Error(e)) => return Err(self.io("lock", e)),
-                Err(TryLockError::WouldBlock) => {
-                    let waited = started.elapsed();
-                    if waited >= self.lock_deadline {
-                        return Err(LedgerError::LockTimeout {
-                            path: self.path.clone(),
-                            waited,
-                        });
-                    }
-                    thread::sleep(pause.min(self.lock_deadline - waited));
-                    pause = (pause * 2).min(Duration::from_millis(50));
-                }
+        let mode = match exclusive {
+            Exclusive::Yes => LockMode::Exclusive,
+            Exclusive::No => LockMode::Shared,
+        };
+        match warden_rootfs::lock(file, mode, self.lock_deadline, self.path()) {
+            Ok(()) => Ok(()),
+            Err(warden_rootfs::Error::LockTimeout { waited, .. }) => {
+                Err(LedgerError::LockTimeout {
+                    path: self.path().to_owned(),
+                    waited,
+                })
             }
+            Err(e) => Err(self.refused(e)),
         }
     }
 
     fn io(&self, action: &'static str, source: io::Error) -> LedgerError {
         LedgerError::Io {
             action,
-            path: self.path.clone(),
+            path: self.path().to_owned(),
             source,
         }
     }

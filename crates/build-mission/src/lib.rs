@@ -105,6 +105,7 @@ pub mod ledger;
 pub mod mission;
 mod report;
 pub mod stats;
+pub mod warden_dir;
 
 pub use fingerprint::{FingerprintError, FingerprintOptions, fingerprint};
 pub use ledger::{

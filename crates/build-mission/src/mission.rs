@@ -46,11 +46,13 @@ use tracing::Instrument as _;
 use warden_classifier::{Gate, HistoryRun, Observation, classify};
 use warden_executor::{MissionBudget, PytestRunner, RunEvidence, RunOutcome, Runner};
 use warden_governance_api::{Authorized, Policy, Root, ToolRequest, Verdict};
+use warden_rootfs::Dir;
 use warden_taxonomy::{TestOutcome, VerifyReport};
 
 use crate::fingerprint::{FingerprintOptions, fingerprint};
 use crate::ledger::{DEFAULT_LEDGER_PATH, Ledger, LedgerEntry, LedgerError};
 use crate::report::{self, Facts, exit_code_for};
+use crate::warden_dir;
 
 /// Above this many failing tests a first attempt is not rerun: so broad a failure is not a
 /// flake, and rerunning it would spend budget to say nothing.
@@ -182,10 +184,23 @@ impl Mission {
         PytestRunner::new().with_bytecode_cache(root.path().join(BYTECODE_CACHE_PATH))
     }
 
+    /// The ledger a mission keeps by default: [`DEFAULT_LEDGER_PATH`] beneath a handle on
+    /// `root` opened now and held, so no link under the root (a `.warden` swapped for one)
+    /// can send a record elsewhere. (If the root cannot be opened, every append says why.)
+    pub fn ledger_for(root: &Root) -> Ledger {
+        match Dir::open(root.path()) {
+            Ok(dir) => Ledger::beneath(dir, DEFAULT_LEDGER_PATH),
+            Err(e) => {
+                tracing::warn!(error = %e, "the root cannot be opened for the ledger");
+                Ledger::new(root.path().as_std_path().join(DEFAULT_LEDGER_PATH))
+            }
+        }
+    }
+
     /// A mission on `root` under `policy`: the real runner ([`Mission::runner_for`]), the
     /// policy's budget, and the ledger at `.warden/ledger.jsonl` under the root.
     pub fn new(root: Root, policy: Policy) -> Mission {
-        let ledger = Ledger::new(root.path().as_std_path().join(DEFAULT_LEDGER_PATH));
+        let ledger = Mission::ledger_for(&root);
         Mission {
             budget: MissionBudget::from_limits(policy.limits()),
             runner: Arc::new(Mission::runner_for(&root)),
@@ -319,6 +334,10 @@ impl Mission {
         );
         // Only a run needs the budget (a denial is reported whatever the ledger holds).
         self.prepare_budget()?;
+        // Warden's own directory, with its `.gitignore`, before the bytecode cache makes it bare.
+        if let Err(e) = Dir::open(self.root.path()).and_then(|root| warden_dir::ensure(&root)) {
+            tracing::warn!(error = %e, "Warden's directory cannot be used");
+        }
 
         let limits = auth.limits();
         let timeout = clamp("timeout", request.timeout, limits.timeout, &mut notes);

@@ -269,3 +269,78 @@ fn large_files_are_streamed_and_fully_covered() {
     fs::write(root.join("big.bin"), &big).unwrap();
     assert_ne!(fp(root), before);
 }
+
+fn mkfifo(path: &Path) {
+    let status = Command::new("mkfifo").arg(path).status().unwrap();
+    assert!(status.success());
+}
+
+/// Fingerprints on another thread, so a FIFO that is waited on fails the test, not hangs it.
+fn fp_without_hanging(root: &Path) -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let root = root.to_owned();
+    std::thread::spawn(move || {
+        let _ = tx.send(fp(&root));
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("fingerprinting waited on a FIFO")
+}
+
+#[test]
+fn a_fifo_in_the_tree_is_hashed_as_what_it_is_never_opened() {
+    // Outside git (walked) and inside git (a tracked file replaced by a FIFO).
+    let plain = tempfile::tempdir().unwrap();
+    project(plain.path());
+    let repo = git_project();
+    for (root, rel) in [
+        (plain.path(), "runtime/tests/pipe"),
+        (repo.path(), "src/app.py"),
+    ] {
+        let before = fp_without_hanging(root);
+        let _ = fs::remove_file(root.join(rel));
+        mkfifo(&root.join(rel));
+        let with_fifo = fp_without_hanging(root);
+        assert_ne!(with_fifo, before, "{rel}");
+        assert_eq!(
+            fp_without_hanging(root),
+            with_fifo,
+            "{rel}: not deterministic"
+        );
+    }
+}
+
+#[test]
+fn a_listed_path_behind_a_link_is_never_followed() {
+    // git's index still names `src/app.py` after `src` became a link to a directory outside:
+    // what is outside must not count.
+    let repo = git_project();
+    let root = repo.path();
+    let outside = tempfile::tempdir().unwrap();
+    write(outside.path(), "app.py", "def answer():\n    return 42\n");
+    fs::rename(root.join("src"), root.join("src.moved")).unwrap();
+    symlink(outside.path(), root.join("src")).unwrap();
+    let before = fp(root);
+    write(outside.path(), "app.py", "def answer():\n    return 41\n");
+    assert_eq!(fp(root), before, "a file outside the root was hashed");
+    // Outside git too: the link is hashed as a link, its target never entered.
+    let plain = tempfile::tempdir().unwrap();
+    project(plain.path());
+    symlink(outside.path(), plain.path().join("linked")).unwrap();
+    let before = fp(plain.path());
+    write(outside.path(), "more.py", "X = 1\n");
+    assert_eq!(fp(plain.path()), before);
+}
+
+#[test]
+fn a_fingerprint_past_its_deadline_is_an_error_not_a_wait() {
+    let plain = tempfile::tempdir().unwrap();
+    project(plain.path());
+    let options = FingerprintOptions {
+        deadline: Duration::ZERO,
+        ..FingerprintOptions::default()
+    };
+    std::thread::sleep(Duration::from_millis(5));
+    let err = fingerprint(plain.path(), &options).unwrap_err();
+    assert!(matches!(err, FingerprintError::TooLarge { .. }), "{err}");
+    assert!(err.to_string().contains("deadline"), "{err}");
+}

@@ -655,3 +655,31 @@ fn lazy_history_opens_the_ledger_only_when_read() {
     ));
     assert!(history.take_error().is_none());
 }
+
+#[test]
+fn a_ledger_beneath_a_handle_makes_its_directories_and_never_follows_a_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = warden_rootfs::Dir::open(dir.path()).unwrap();
+    for rel in [
+        "evidence/deeper/l.jsonl",
+        ".warden/ledger.jsonl",
+        "top.jsonl",
+    ] {
+        let ledger = Ledger::beneath(root.clone(), rel);
+        ledger.append(&report("runtime/tests")).unwrap();
+        assert_eq!(ledger.entries().unwrap().count(), 1, "{rel}");
+        assert_eq!(ledger.path(), dir.path().join(rel));
+    }
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join(".warden/.gitignore")).unwrap(),
+        "*\n"
+    );
+    let outside = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(outside.path(), dir.path().join("linked")).unwrap();
+    let refused = Ledger::beneath(root, "linked/l.jsonl").append(&report("runtime/tests"));
+    assert!(
+        matches!(refused, Err(LedgerError::Refused { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+}

@@ -69,7 +69,8 @@ fn open_file(path: &Path, what: &'static str) -> Result<File, CliError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(missing("does not exist")),
         Err(_) => return Err(missing("cannot be inspected")),
     }
-    File::open(path).map_err(|e| CliError::BadFile {
+    // Checked again on the open handle, without waiting: it may have been swapped for a FIFO.
+    warden_rootfs::open_read(path, true).map_err(|e| CliError::BadFile {
         path: path.to_owned(),
         problem: format!("cannot open it: {e}"),
     })

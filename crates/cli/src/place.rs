@@ -2,95 +2,81 @@
 //!
 //! The contract says nothing outside the root is ever written. A ledger path (the default
 //! `.warden/ledger.jsonl` as much as a `--ledger FILE`, which is relative to the root) is
-//! therefore resolved the way the policy resolves targets: the part that exists is
-//! canonicalised (symlinks and `..` resolved by the file system), the part that does not exist
-//! yet must be plain names, and the result must lie under the canonical root, compared
-//! component by component. A ledger file that exists must be a regular file, reached through
-//! no link that leaves the root. Files under the root belong to the agent, so a link planted
-//! after this check could still redirect the write; the check narrows that window to the
-//! final path component, which is the resolved file itself.
+//! therefore turned into plain names beneath the root: `.` dropped, `..` taken back a name
+//! (and refused if it would leave the root), an absolute path accepted only under the root.
+//! What exists of it is then looked at from a handle on the root without following links:
+//! each directory on the way must be a directory and the file, if there, a regular file. A
+//! link anywhere is refused rather than followed, because the root belongs to the agent: the
+//! ledger is then written beneath the same held handle ([`Ledger::beneath`]), so a link
+//! planted after this check is refused at the write as well, never written through.
 
-use std::io;
 use std::path::{Component, Path, PathBuf};
 
-/// Resolves `requested` (relative to `root`, or absolute) to the file a ledger may be written
-/// at, or says why it may not.
-pub(crate) fn ledger_inside(root: &Path, requested: &Path) -> Result<PathBuf, String> {
-    let joined = root.join(requested);
-    let Some(Component::Normal(name)) = joined.components().next_back() else {
-        return Err("it does not name a file".to_owned());
-    };
+use warden_build_mission::Ledger;
+use warden_rootfs::{Dir, Kind};
+
+/// The ledger `requested` names (relative to `root`, or absolute under `root_path`), beneath
+/// the held `root`, or why it may not be written there.
+pub(crate) fn ledger_inside(root: &Dir, requested: &Path) -> Result<Ledger, String> {
+    let rel = plain_inside(root.path(), requested)?;
+    let mut at = PathBuf::new();
+    let mut parts = rel.components().peekable();
+    while let Some(part) = parts.next() {
+        at.push(part);
+        let last = parts.peek().is_none();
+        let expected = if last { Kind::File } else { Kind::Dir };
+        match root.status_of(&at) {
+            Ok(status) if status.kind == expected => {}
+            Ok(status) => {
+                return Err(format!(
+                    "{} is a {}, not a {expected}; Warden does not follow links under the root: \
+                     name the real file",
+                    root.path().join(&at).display(),
+                    status.kind
+                ));
+            }
+            Err(e) if e.is_not_found() => break,
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok(Ledger::beneath(root.clone(), rel))
+}
+
+/// `requested` as plain names beneath `root`, without touching the file system.
+fn plain_inside(root: &Path, requested: &Path) -> Result<PathBuf, String> {
     if requested.as_os_str().is_empty() || requested.to_string_lossy().ends_with('/') {
         return Err("it does not name a file".to_owned());
     }
-    // Walk up to the deepest directory that exists; what lies below it must be plain names.
-    let mut missing = vec![name.to_owned()];
-    let mut existing = joined
-        .parent()
-        .ok_or_else(|| "it does not name a file".to_owned())?;
-    loop {
-        match existing.symlink_metadata() {
-            Ok(_) => break,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(format!("cannot inspect {}: {e}", existing.display())),
-        }
-        match existing.components().next_back() {
-            Some(Component::Normal(part)) => missing.push(part.to_owned()),
-            _ => {
-                return Err(format!(
-                    "{} does not exist, so a `..` or `.` after it cannot be resolved",
-                    existing.display()
-                ));
-            }
-        }
-        existing = existing
-            .parent()
-            .ok_or_else(|| "no part of it exists".to_owned())?;
-    }
-    let base = existing
-        .canonicalize()
-        .map_err(|e| format!("cannot resolve {}: {e}", existing.display()))?;
-    let mut resolved = base;
-    for part in missing.iter().rev() {
-        resolved.push(part);
-    }
-    let root = root
-        .canonicalize()
-        .map_err(|e| format!("cannot resolve the root {}: {e}", root.display()))?;
-    let outside = |path: &Path| {
+    let outside = || {
         format!(
-            "it resolves to {}, outside the root {}; a ledger must be written inside the root",
-            path.display(),
+            "it leaves the root {}; a ledger must be written inside the root",
             root.display()
         )
     };
-    if !resolved.starts_with(&root) {
-        return Err(outside(&resolved));
-    }
-    // An existing file (or link) at the end: follow it, and it must stay inside and be a file.
-    match resolved.symlink_metadata() {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(resolved),
-        Err(e) => Err(format!("cannot inspect {}: {e}", resolved.display())),
-        Ok(meta) => {
-            let target = if meta.file_type().is_symlink() {
-                resolved.canonicalize().map_err(|e| {
-                    format!(
-                        "{} is a link that cannot be followed: {e}",
-                        resolved.display()
-                    )
-                })?
-            } else {
-                resolved
-            };
-            if !target.starts_with(&root) {
-                return Err(outside(&target));
+    let relative = if requested.is_absolute() {
+        requested.strip_prefix(root).map_err(|_| outside())?
+    } else {
+        requested
+    };
+    let mut parts: Vec<&std::ffi::OsStr> = Vec::new();
+    for component in relative.components() {
+        match component {
+            Component::Normal(part) => parts.push(part),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                parts.pop().ok_or_else(outside)?;
             }
-            if !target.metadata().is_ok_and(|m| m.is_file()) {
-                return Err(format!("{} is not a regular file", target.display()));
-            }
-            Ok(target)
+            Component::RootDir | Component::Prefix(_) => return Err(outside()),
         }
     }
+    if !matches!(
+        requested.components().next_back(),
+        Some(Component::Normal(_))
+    ) || parts.is_empty()
+    {
+        return Err("it does not name a file".to_owned());
+    }
+    Ok(parts.iter().collect())
 }
 
 #[cfg(test)]
@@ -103,20 +89,25 @@ mod tests {
 
     use super::*;
 
-    fn setup() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    fn setup() -> (tempfile::TempDir, Dir, PathBuf, PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         let base = dir.path().canonicalize().unwrap();
         let root = base.join("root");
         let outside = base.join("outside");
         fs::create_dir_all(root.join("sub")).unwrap();
         fs::create_dir_all(&outside).unwrap();
-        (dir, root, outside)
+        (dir, Dir::open(&root).unwrap(), root, outside)
     }
 
     #[test]
     fn paths_inside_the_root_resolve() {
-        let (_dir, root, _) = setup();
-        let ok = |p: &str| ledger_inside(&root, Path::new(p)).unwrap();
+        let (_dir, held, root, _) = setup();
+        let ok = |p: &str| {
+            ledger_inside(&held, Path::new(p))
+                .unwrap()
+                .path()
+                .to_owned()
+        };
         assert_eq!(
             ok(".warden/ledger.jsonl"),
             root.join(".warden/ledger.jsonl")
@@ -128,17 +119,22 @@ mod tests {
         assert_eq!(ok(absolute.to_str().unwrap()), absolute);
         fs::write(root.join("sub/existing.jsonl"), "").unwrap();
         assert_eq!(ok("sub/existing.jsonl"), root.join("sub/existing.jsonl"));
-        symlink("existing.jsonl", root.join("sub/link.jsonl")).unwrap();
-        assert_eq!(ok("sub/link.jsonl"), root.join("sub/existing.jsonl"));
     }
 
     #[test]
-    fn paths_that_leave_the_root_are_refused() {
-        let (_dir, root, outside) = setup();
+    fn paths_that_leave_the_root_or_pass_a_link_are_refused() {
+        let (_dir, held, root, outside) = setup();
         symlink(&outside, root.join("escape")).unwrap();
         symlink(outside.join("ledger.jsonl"), root.join("dangling.jsonl")).unwrap();
         fs::write(outside.join("real.jsonl"), "").unwrap();
         symlink(outside.join("real.jsonl"), root.join("out.jsonl")).unwrap();
+        fs::write(root.join("sub/existing.jsonl"), "").unwrap();
+        symlink("existing.jsonl", root.join("sub/link.jsonl")).unwrap();
+        let fifo = std::process::Command::new("mkfifo")
+            .arg(root.join("sub/pipe.jsonl"))
+            .status()
+            .unwrap();
+        assert!(fifo.success());
         let rootx = root.with_file_name("rootX");
         fs::create_dir_all(&rootx).unwrap();
         let cases = [
@@ -148,6 +144,8 @@ mod tests {
             "escape/new/l.jsonl",
             "dangling.jsonl",
             "out.jsonl",
+            "sub/link.jsonl",
+            "sub/pipe.jsonl",
             "missing/../../outside/l.jsonl",
             "/tmp/l.jsonl",
             "../rootX/l.jsonl",
@@ -159,11 +157,15 @@ mod tests {
         ];
         for case in cases {
             assert!(
-                ledger_inside(&root, Path::new(case)).is_err(),
+                ledger_inside(&held, Path::new(case)).is_err(),
                 "{case:?} was accepted"
             );
         }
-        let message = ledger_inside(&root, Path::new("escape/l.jsonl")).unwrap_err();
-        assert!(message.contains("outside the root"), "{message}");
+        let message = ledger_inside(&held, Path::new("escape/l.jsonl")).unwrap_err();
+        assert!(message.contains("symbolic link"), "{message}");
+        let message = ledger_inside(&held, Path::new("../outside/l.jsonl")).unwrap_err();
+        assert!(message.contains("leaves the root"), "{message}");
+        let message = ledger_inside(&held, Path::new("sub/pipe.jsonl")).unwrap_err();
+        assert!(message.contains("FIFO"), "{message}");
     }
 }

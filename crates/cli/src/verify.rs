@@ -13,7 +13,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use warden_build_mission::ledger::DEFAULT_LEDGER_PATH;
-use warden_build_mission::{Ledger, LedgerError, Mission, MissionError, VerifyRequest};
+use warden_build_mission::{LedgerError, Mission, MissionError, VerifyRequest};
+use warden_rootfs::Dir;
 use warden_taxonomy::VerifyReport;
 
 use crate::cli::{GlobalArgs, VerifyArgs};
@@ -38,14 +39,13 @@ pub(crate) fn run(global: &GlobalArgs, args: &VerifyArgs) -> Result<ExitCode, Cl
             .ledger
             .clone()
             .unwrap_or_else(|| PathBuf::from(DEFAULT_LEDGER_PATH));
-        let path =
-            ledger_inside(context.root.path().as_std_path(), &requested).map_err(|reason| {
-                CliError::LedgerPlace {
-                    path: requested.clone(),
-                    reason,
-                }
-            })?;
-        Some(Ledger::new(path))
+        let place = |reason| CliError::LedgerPlace {
+            path: requested.clone(),
+            reason,
+        };
+        // The root is held from this check to the append: see `place`.
+        let root = Dir::open(context.root.path()).map_err(|e| place(e.to_string()))?;
+        Some(ledger_inside(&root, &requested).map_err(place)?)
     };
     // The ledger in use is history too: a test that passed there on the same code is a flake.
     let history = History::open(&args.history, ledger.as_ref())?;

@@ -168,6 +168,11 @@ impl Dir {
             .map_err(|e| io("inspect", &self.path, e))
     }
 
+    /// Flushes the directory to disk (so a file just made in it survives a crash).
+    pub fn sync(&self) -> Result<()> {
+        rustix::fs::fsync(self).map_err(|e| io("sync", &self.path, e))
+    }
+
     /// Opens the directory `rel` beneath this one (an empty or `.` path is this directory).
     pub fn open_dir(&self, rel: impl AsRef<Path>) -> Result<Dir> {
         let rel = rel.as_ref();
