@@ -65,6 +65,13 @@ pub(crate) enum Command {
     /// Check or summarise an evidence ledger.
     #[command(subcommand)]
     Ledger(LedgerCommand),
+    /// Write a commented `warden.toml` into the root from what the project declares
+    /// (`testpaths`, else `tests/` or `test/`), building on the built-in policy; never
+    /// overwrites (exit 0 written, 1 a `warden.toml` exists already, 2 error).
+    Init,
+    /// Print the policy in force as TOML, each setting and rule with where it came from
+    /// (built-in or the file); `--json` for the machine-readable form (exit 0, 2 error).
+    Policy,
 }
 
 /// The end of `warden verify --help`: examples, and what runs without a policy file.

@@ -50,6 +50,9 @@ pub(crate) enum CliError {
     /// The verification could not be carried out or recorded.
     #[error("{0}")]
     Mission(String),
+    /// A file Warden writes (`warden init`'s `warden.toml`) could not be written.
+    #[error("cannot write {}: {source}", path.display())]
+    Write { path: PathBuf, source: io::Error },
     /// The answer could not be written to stdout.
     #[error("cannot write the output: {0}")]
     Output(#[source] io::Error),

@@ -15,10 +15,12 @@ mod error;
 mod failure;
 mod history;
 mod human;
+mod init;
 mod ledger;
 mod logging;
 mod output;
 mod place;
+mod policy;
 mod progress;
 mod style;
 mod verify;
@@ -55,6 +57,8 @@ fn run(cli: &Cli) -> Result<ExitCode, CliError> {
         Command::Verify(args) => verify::run(&cli.global, args),
         Command::Classify(args) => classify::run(&cli.global, args),
         Command::Ledger(command) => ledger::run(&cli.global, command),
+        Command::Init => init::run(&cli.global),
+        Command::Policy => policy::run(&cli.global),
     }
 }
 

@@ -9,7 +9,8 @@
 //! - the request an agent makes: [`ToolRequest`], [`RequestArgs`];
 //! - what it is decided against: [`Policy`] with its [`Limits`], and the repository [`Root`];
 //! - the policy in force, with where each setting and rule came from: [`EffectivePolicy`]
-//!   ([`Setting`], [`EffectiveRule`]), from [`Policy::effective`];
+//!   ([`Setting`], [`EffectiveRule`]), from [`Policy::effective`], and a first policy file
+//!   for a project from what it declares: [`Starter`];
 //! - what comes back: a [`Decision`], inside a [`Verdict`] whose "yes" is an [`Authorized`]
 //!   permission, which only the policy can create; code that runs tests accepts nothing else;
 //! - what can go wrong while setting up: [`PolicyError`] and [`InvalidPolicy`];
@@ -46,5 +47,5 @@
 
 pub use warden_policy::{
     Authorized, Decision, EffectivePolicy, EffectiveRule, InvalidPolicy, Limits, Policy,
-    PolicyError, RequestArgs, Root, Setting, ToolRequest, Verdict, reserved_env,
+    PolicyError, RequestArgs, Root, Setting, Starter, ToolRequest, Verdict, reserved_env,
 };

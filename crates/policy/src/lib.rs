@@ -59,6 +59,7 @@ mod policy;
 mod request;
 mod resolve;
 mod root;
+mod starter;
 mod target;
 
 pub use decision::{Authorized, Decision, Verdict};
@@ -68,3 +69,4 @@ pub use error::{InvalidPolicy, PolicyError};
 pub use policy::{Limits, Policy};
 pub use request::{RequestArgs, ToolRequest};
 pub use root::Root;
+pub use starter::Starter;

@@ -354,7 +354,12 @@ impl Policy {
 
     fn check_examples(&self, root: &Root) -> Result<(), InvalidPolicy> {
         for example in &self.inner.examples {
-            let decision = self.decide(root, &example.request);
+            // Examples pin the rules; the project's `addopts` are judged at each decision, so
+            // an edit of the project's ini file cannot make the policy itself fail to load.
+            let decision = match self.evaluate(root, &example.request) {
+                Ok(allowed) => allowed.decision,
+                Err(denied) => denied,
+            };
             if decision.allowed != example.expect_allowed {
                 return Err(InvalidPolicy::ExampleFailed {
                     example: example.label.clone(),
