@@ -230,7 +230,11 @@ mod tests {
         let starter = Starter::for_root(&root);
         assert_eq!(starter.test_paths, ["tests", "pkgs", "with space"]);
         assert_eq!(starter.skipped.len(), 1, "{:?}", starter.skipped);
-        assert!(starter.text.contains("#   `../outside` cannot be a scope"), "{}", starter.text);
+        assert!(
+            starter.text.contains("#   `../outside` cannot be a scope"),
+            "{}",
+            starter.text
+        );
         let policy = Policy::from_toml_str_for(&root, &starter.text).unwrap();
         assert_eq!(policy.effective().extends.as_deref(), Some("builtin"));
         // Nothing declared and no test directory: a placeholder that says so.
