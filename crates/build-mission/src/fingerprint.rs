@@ -48,7 +48,7 @@
 //! fingerprint gives up at [`FingerprintOptions::deadline`]. Each of these is an error, so the
 //! run simply has no fingerprint (history cannot prove a flake for it).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::io::{self, Read};
@@ -177,6 +177,55 @@ pub enum FingerprintError {
 /// Deterministic: the same files with the same contents give the same fingerprint, whatever
 /// the order the file system lists them in.
 pub fn fingerprint(root: &Path, options: &FingerprintOptions) -> Result<String, FingerprintError> {
+    fingerprint_with_manifest(root, options).map(|(print, _)| print)
+}
+
+/// What each fingerprinted path contributed: its kind byte and, for files and links, the digest
+/// of its content or target. Two manifests of one root tell which paths changed between them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Manifest {
+    entries: BTreeMap<PathBuf, (u8, [u8; 32])>,
+}
+
+impl Manifest {
+    /// The root-relative paths added, removed or changed (content, kind or link target) from
+    /// `before` to `self`, in byte order.
+    pub fn changed_since(&self, before: &Manifest) -> Vec<PathBuf> {
+        let mut changed: BTreeSet<&PathBuf> = BTreeSet::new();
+        for (path, entry) in &self.entries {
+            if before.entries.get(path) != Some(entry) {
+                changed.insert(path);
+            }
+        }
+        for path in before.entries.keys() {
+            if !self.entries.contains_key(path) {
+                changed.insert(path);
+            }
+        }
+        changed.into_iter().cloned().collect()
+    }
+
+    /// Whether `path` (root-relative) is in this manifest.
+    pub fn contains(&self, path: &Path) -> bool {
+        self.entries.contains_key(path)
+    }
+
+    /// Whether `path` (root-relative) was a regular file (executable or not) in this manifest.
+    pub fn is_regular_file(&self, path: &Path) -> bool {
+        matches!(self.entries.get(path), Some((b'f' | b'x', _)))
+    }
+
+    fn record(&mut self, rel: &Path, kind: u8, digest: [u8; 32]) {
+        self.entries.insert(rel.to_owned(), (kind, digest));
+    }
+}
+
+/// [`fingerprint`], with the [`Manifest`] it was computed from.
+pub fn fingerprint_with_manifest(
+    root: &Path,
+    options: &FingerprintOptions,
+) -> Result<(String, Manifest), FingerprintError> {
+    let mut manifest = Manifest::default();
     let started = Instant::now();
     let root = fs::canonicalize(root).map_err(|source| FingerprintError::Io {
         path: root.to_owned(),
@@ -235,30 +284,45 @@ pub fn fingerprint(root: &Path, options: &FingerprintOptions) -> Result<String, 
             Some((Kind::Symlink, _)) => match top.read_link(rel) {
                 Ok(target) => {
                     tree.update(b"l");
-                    tree.update(Sha256::digest(target.as_bytes()));
+                    let digest: [u8; 32] = Sha256::digest(target.as_bytes()).into();
+                    tree.update(digest);
+                    manifest.record(rel, b'l', digest);
                 }
-                Err(_) => tree.update(b"o"),
+                Err(_) => {
+                    tree.update(b"o");
+                    manifest.record(rel, b'o', [0; 32]);
+                }
             },
             Some((Kind::File, mode)) => match top.open_file(rel, Open::Read) {
                 Ok(file) => {
                     let executable = mode & 0o111 != 0;
                     tree.update(if executable { b"x" } else { b"f" });
-                    tree.update(content_digest(file, &mut chunk, &bounds).map_err(
-                        |e| match e {
+                    let digest =
+                        content_digest(file, &mut chunk, &bounds).map_err(|e| match e {
                             DigestError::Io(e) => io_error(e),
                             DigestError::Bound(e) => e,
-                        },
-                    )?);
+                        })?;
+                    tree.update(digest);
+                    manifest.record(rel, if executable { b'x' } else { b'f' }, digest);
                 }
                 // Swapped for something else since it was looked at: not opened, not waited on.
-                Err(e) if e.is_wrong_kind() || e.is_not_found() => tree.update(b"o"),
+                Err(e) if e.is_wrong_kind() || e.is_not_found() => {
+                    tree.update(b"o");
+                    manifest.record(rel, b'o', [0; 32]);
+                }
                 Err(e) => return Err(FingerprintError::Refused(e)),
             },
-            Some((Kind::Dir, _)) => tree.update(b"d"),
-            _ => tree.update(b"o"),
+            Some((Kind::Dir, _)) => {
+                tree.update(b"d");
+                manifest.record(rel, b'd', [0; 32]);
+            }
+            _ => {
+                tree.update(b"o");
+                manifest.record(rel, b'o', [0; 32]);
+            }
         }
     }
-    Ok(hex::encode(tree.finalize()))
+    Ok((hex::encode(tree.finalize()), manifest))
 }
 
 /// The time bound of one fingerprint.

@@ -31,7 +31,11 @@
 //!    ([`Verification::notes`]) and a log event, never a failure.
 //! 6. **Same code.** The tree is fingerprinted again after the last attempt. If it changed, the
 //!    tests did not all see one tree: the report's fingerprint is `null` (so neither history
-//!    nor this record can prove a flake later) and rerun passes are not flake evidence.
+//!    nor this record can prove a flake later). If only files that are neither code nor
+//!    configuration changed (state the tests wrote, see [`changes`]), the
+//!    reruns still ran the same code and their passes are flakes, whose retry context names
+//!    the files; if code or configuration changed, rerun passes are not flake evidence, and the
+//!    retry context says that a test passed only on other code.
 //! 7. **Classification** of the first attempt's evidence, the reruns and the caller's history
 //!    (streamed, read only now and only if it matters), and the report: counts, tests and
 //!    streams of the first attempt, every attempt's summary, duration of the whole verification.
@@ -43,13 +47,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tracing::Instrument as _;
-use warden_classifier::{Gate, HistoryRun, Observation, classify};
+use warden_classifier::{Gate, HistoryRun, Observation, TreeChange, classify};
 use warden_executor::{MissionBudget, PytestRunner, RunEvidence, RunOutcome, Runner};
 use warden_governance_api::{Authorized, Policy, Root, ToolRequest, Verdict};
 use warden_rootfs::Dir;
 use warden_taxonomy::{TestOutcome, VerifyReport};
 
-use crate::fingerprint::{FingerprintOptions, fingerprint};
+use crate::changes;
+use crate::fingerprint::{FingerprintOptions, Manifest, fingerprint_with_manifest};
 use crate::ledger::{DEFAULT_LEDGER_PATH, Ledger, LedgerEntry, LedgerError};
 use crate::report::{self, Facts, exit_code_for};
 use crate::warden_dir;
@@ -393,27 +398,23 @@ impl Mission {
         self.rerun_failed(&auth, plan, &mut attempts, &mut notes)
             .await;
 
-        let (fingerprint, same_code) = match before {
-            None => (None, false),
-            Some(before) => match self.fingerprint(&options, &mut notes).await {
-                Some(after) if after == before => (Some(before), true),
-                Some(_) => {
-                    tracing::warn!(
-                        "the working tree changed during the verification; it gets no \
-                         fingerprint, and rerun passes are not taken as flakes"
-                    );
-                    notes.push(
-                        "the working tree changed during the verification: no fingerprint, and \
-                         rerun passes are not evidence of flakes"
-                            .to_owned(),
-                    );
-                    (None, false)
+        let reran = attempts.len() > 1;
+        let (fingerprint, tree) = match before {
+            // Without a first fingerprint there were no reruns: nothing to tie to one code.
+            None => (None, TreeChange::Unchanged),
+            Some((before, before_files)) => match self.fingerprint(&options, &mut notes).await {
+                Some((after, _)) if after == before => (Some(before), TreeChange::Unchanged),
+                Some((_, after_files)) => {
+                    let tree = changes::tree_change(&before_files, &after_files);
+                    note_tree_change(&tree, &mut notes);
+                    (None, tree)
                 }
-                None => (None, false),
+                None if reran => (None, TreeChange::Unknown),
+                None => (None, TreeChange::Unchanged),
             },
         };
-        let reruns = if same_code { &attempts[1..] } else { &[] };
-        let observation = report::observation(&attempts[0], reruns, fingerprint.clone());
+        let observation =
+            report::observation(&attempts[0], &attempts[1..], fingerprint.clone(), tree);
         let classification = classify(&observation, history);
         tracing::info!(
             class = ?classification.failure_class,
@@ -574,20 +575,22 @@ impl Mission {
         options
     }
 
-    /// The tree's fingerprint, or `None` (with a warning and a note) when it cannot be taken.
+    /// The tree's fingerprint and what it was computed from, or `None` (with a warning and a
+    /// note) when it cannot be taken.
     async fn fingerprint(
         &self,
         options: &FingerprintOptions,
         notes: &mut Vec<String>,
-    ) -> Option<String> {
+    ) -> Option<(String, Manifest)> {
         let root = self.root.path().as_std_path().to_owned();
         let options = options.clone();
         // Hashing the tree reads files and may run git: keep it off the async workers.
-        let result = tokio::task::spawn_blocking(move || fingerprint(&root, &options)).await;
+        let result =
+            tokio::task::spawn_blocking(move || fingerprint_with_manifest(&root, &options)).await;
         let problem = match result {
-            Ok(Ok(print)) => {
+            Ok(Ok((print, files))) => {
                 tracing::debug!(fingerprint = %print, "fingerprinted the working tree");
-                return Some(print);
+                return Some((print, files));
             }
             Ok(Err(e)) => e.to_string(),
             Err(e) => format!("the fingerprint task failed: {e}"),
@@ -667,6 +670,38 @@ where
         }
         Some(asked) => asked,
         None => policy,
+    }
+}
+
+/// Says in a log event and a note how the tree changed during the verification, and what that
+/// means for the reruns.
+fn note_tree_change(tree: &TreeChange, notes: &mut Vec<String>) {
+    match tree {
+        TreeChange::StateWritten(files) => {
+            tracing::info!(
+                ?files,
+                "the run wrote files that are neither code nor configuration"
+            );
+            notes.push(format!(
+                "the tree changed during the verification, but only in files that are neither \
+                 code nor configuration ({}): the reruns ran the same code, so their passes count \
+                 as flakes; the report gets no fingerprint",
+                files.join(", ")
+            ));
+        }
+        TreeChange::CodeChanged(files) => {
+            tracing::warn!(
+                ?files,
+                "the code changed during the verification; it gets no fingerprint, and rerun \
+                 passes are not taken as flakes"
+            );
+            notes.push(format!(
+                "the code changed during the verification ({}): no fingerprint, and rerun passes \
+                 are not evidence of flakes",
+                files.join(", ")
+            ));
+        }
+        TreeChange::Unchanged | TreeChange::Unknown => {}
     }
 }
 

@@ -1,7 +1,7 @@
 //! From evidence to the classifier's facts, and from a classification to the contract's report.
 
 use sha2::{Digest, Sha256};
-use warden_classifier::{Classification, CollectionFault, Gate, Observation};
+use warden_classifier::{Classification, CollectionFault, Gate, Observation, TreeChange};
 use warden_executor::{RunEvidence, RunOutcome};
 use warden_taxonomy::{CapturedStream, DecisionRecord, RunStatus, VerifyReport};
 
@@ -20,12 +20,12 @@ pub fn exit_code_for(report: &VerifyReport) -> i32 {
 
 /// The classifier's facts about a verification whose first attempt is `first`.
 ///
-/// `reruns` are the rerun attempts that count as evidence on the same code (the caller leaves
-/// them out when the tree changed during the verification).
+/// `reruns` are the rerun attempts; `tree` says whether they ran the same code as the first.
 pub(crate) fn observation(
     first: &RunEvidence,
     reruns: &[RunEvidence],
     fingerprint: Option<String>,
+    tree: TreeChange,
 ) -> Observation {
     Observation {
         gate: Gate::Allowed,
@@ -38,6 +38,7 @@ pub(crate) fn observation(
         diagnostics: first.diagnostics.clone(),
         reruns: reruns.iter().map(|r| r.tests.clone()).collect(),
         fingerprint,
+        tree,
     }
 }
 

@@ -124,10 +124,16 @@ where
     H: IntoIterator,
     H::Item: Borrow<HistoryRun>,
 {
+    // Reruns on other code (or on a tree that could not be checked) prove nothing.
+    let reruns: &[Vec<_>] = if obs.tree.same_code() {
+        &obs.reruns
+    } else {
+        &[]
+    };
     let passes = obs
         .tests
         .iter()
-        .chain(obs.reruns.iter().flatten())
+        .chain(reruns.iter().flatten())
         .filter(|t| t.outcome == TestOutcome::Passed);
     for test in passes {
         if let Some(flaky) = failing.get_mut(test.nodeid.as_str()) {

@@ -3,11 +3,11 @@
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
 
-use warden_taxonomy::{FailureClass, RetryContext};
+use warden_taxonomy::{FailureClass, RetryContext, TestOutcome};
 
 use crate::classify::is_collector;
 use crate::message;
-use crate::observation::Observation;
+use crate::observation::{Observation, TreeChange};
 
 /// Builds the retry context for a run classified as `class`.
 ///
@@ -87,9 +87,93 @@ pub(crate) fn build(
         failure_class: class,
         failed_tests,
         error_messages,
-        suggestion: suggestion(class, subject, ids.len()),
+        suggestion: truthful(suggestion(class, subject, ids.len()), class, obs, &ids),
         timed_out_test: obs.timed_out_test.clone(),
     }
+}
+
+/// Most changed files a suggestion names; the rest are counted.
+const NAMED_FILES: usize = 3;
+
+/// The suggestion, corrected for what the tree did during the verification, so it never claims
+/// more than the evidence shows: a test that passed only after the run wrote state depends on
+/// that state; a pass on a rerun after the code changed was on other code, and a failure on
+/// every attempt was not all on one code.
+fn truthful(usual: String, class: FailureClass, obs: &Observation, ids: &[&String]) -> String {
+    let passed_on_a_rerun = |id: &str| {
+        obs.reruns
+            .iter()
+            .flatten()
+            .any(|t| t.nodeid == id && t.outcome == TestOutcome::Passed)
+    };
+    let tests = |ids: &[&String]| match ids {
+        [] => "A test".to_owned(),
+        [one] => format!("`{one}`"),
+        [first, rest @ ..] => format!("`{first}` (and {} more)", rest.len()),
+    };
+    match (&obs.tree, class) {
+        (TreeChange::StateWritten(files), FailureClass::TestFlake) => {
+            let recovered: Vec<&String> = ids
+                .iter()
+                .copied()
+                .filter(|id| passed_on_a_rerun(id))
+                .collect();
+            if recovered.is_empty() {
+                return usual;
+            }
+            let files = named(files);
+            format!(
+                "{} failed, then passed on a rerun after the run wrote {files}, and no code or \
+                 configuration changed: it depends on state it writes: {files}. Make the test set \
+                 up and clean up its own state (pytest's `tmp_path`, a fixture) instead of \
+                 changing the code under test.",
+                tests(&recovered)
+            )
+        }
+        (TreeChange::CodeChanged(_) | TreeChange::Unknown, FailureClass::TestFailure) => {
+            let changed = match &obs.tree {
+                TreeChange::CodeChanged(files) => format!(
+                    "the code changed during the verification ({})",
+                    named(files)
+                ),
+                _ => "the tree could not be checked again after the reruns".to_owned(),
+            };
+            let recovered: Vec<&String> = ids
+                .iter()
+                .copied()
+                .filter(|id| passed_on_a_rerun(id))
+                .collect();
+            if recovered.is_empty() {
+                format!(
+                    "{} failed on every attempt, but {changed}, so the attempts did not all run \
+                     the same code: verify again on the code as it is now, and fix what still \
+                     fails.",
+                    tests(ids)
+                )
+            } else {
+                format!(
+                    "{} failed on the first attempt and passed on a rerun, but {changed}: that \
+                     pass was on other code, so it is not a flake. Verify again on the code as it \
+                     is now.",
+                    tests(&recovered)
+                )
+            }
+        }
+        _ => usual,
+    }
+}
+
+/// Up to [`NAMED_FILES`] paths, and how many more.
+fn named(files: &[String]) -> String {
+    let shown: Vec<&str> = files.iter().take(NAMED_FILES).map(String::as_str).collect();
+    let mut text = shown.join(", ");
+    if files.len() > NAMED_FILES {
+        text.push_str(&format!(" and {} more", files.len() - NAMED_FILES));
+    }
+    if text.is_empty() {
+        text.push_str("files outside the code");
+    }
+    text
 }
 
 /// One actionable sentence per class, naming the test or file to look at when there is one.

@@ -51,4 +51,4 @@ mod message;
 mod observation;
 
 pub use classify::{Classification, classify, classify_report};
-pub use observation::{CollectionFault, Gate, HistoryRun, Observation};
+pub use observation::{CollectionFault, Gate, HistoryRun, Observation, TreeChange};

@@ -63,6 +63,33 @@ impl CollectionFault {
     }
 }
 
+/// How the working tree changed between the start of the first attempt and the end of the
+/// last rerun: what decides whether the reruns' passes were on the same code.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TreeChange {
+    /// Nothing changed: every attempt saw the same tree (or there were no reruns).
+    #[default]
+    Unchanged,
+    /// Only files that are neither code nor configuration changed (a counter file, a cache, a
+    /// database next to a test), root-relative, sorted: the code is the same, so a rerun's
+    /// pass is a flake, and a test that passed only after they were written depends on state
+    /// it writes.
+    StateWritten(Vec<String>),
+    /// Code or configuration changed (these files, root-relative, sorted, at most a few): a
+    /// rerun's pass was on other code and proves nothing about the code that failed.
+    CodeChanged(Vec<String>),
+    /// The tree could not be fingerprinted again, so nothing ties the reruns to the same code.
+    Unknown,
+}
+
+impl TreeChange {
+    /// Whether a rerun's pass is evidence on the same code as the first attempt.
+    pub fn same_code(&self) -> bool {
+        matches!(self, TreeChange::Unchanged | TreeChange::StateWritten(_))
+    }
+}
+
 /// Everything the classifier needs to know about one verification.
 ///
 /// Build it from a fresh run's evidence (the executor's facts, field by field) or from a stored
@@ -92,9 +119,12 @@ pub struct Observation {
     /// Run-level messages not tied to a test: a conftest import error from stderr, the reason a
     /// request was denied, what is missing for the run to start.
     pub diagnostics: Vec<String>,
-    /// Per-test results of each rerun of the failed tests, in order. A rerun happens on the same
-    /// code as the first attempt, so a test that passes in any of them is flaky.
+    /// Per-test results of each rerun of the failed tests, in order. When they ran on the same
+    /// code as the first attempt ([`Observation::tree`]), a test that passes in any of them is
+    /// flaky; otherwise they only let the retry context say truthfully what happened.
     pub reruns: Vec<Vec<TestResult>>,
+    /// How the tree changed during the verification (default: it did not).
+    pub tree: TreeChange,
     /// The fingerprint of the working tree the tests saw; `None` when it could not be computed
     /// (then history cannot prove a flake).
     pub fingerprint: Option<String>,
@@ -157,6 +187,7 @@ impl Observation {
                 vec![flaky_passes]
             },
             fingerprint: report.fingerprint.clone(),
+            tree: TreeChange::Unchanged,
         }
     }
 }

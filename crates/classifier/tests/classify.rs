@@ -4,7 +4,8 @@
 use std::cell::Cell;
 
 use warden_classifier::{
-    Classification, CollectionFault, Gate, HistoryRun, Observation, classify, classify_report,
+    Classification, CollectionFault, Gate, HistoryRun, Observation, TreeChange, classify,
+    classify_report,
 };
 use warden_taxonomy::{
     AttemptSummary, CapturedStream, DecisionRecord, FailureClass, RetryContext, RunStatus,
@@ -809,4 +810,71 @@ fn a_stored_report_reads_from_the_contract_json() {
         classify_report(&report, [&other_tree, &same_tree]).failure_class,
         Some(FailureClass::TestFlake)
     );
+}
+
+/// A first failure and a passing rerun, on a tree that changed as `tree` says.
+fn passed_on_rerun(tree: TreeChange) -> Classification {
+    let obs = Observation {
+        reruns: vec![vec![pass(A)]],
+        fingerprint: None,
+        tree,
+        ..run(Some(1), vec![fail(A, "assert 0 == 1"), pass(B)])
+    };
+    classify(&obs, std::iter::empty::<HistoryRun>())
+}
+
+#[test]
+fn a_pass_after_the_run_wrote_state_is_a_flake_that_names_the_state() {
+    let verdict = passed_on_rerun(TreeChange::StateWritten(vec![
+        "runtime/tests/x/.state".into(),
+    ]));
+    assert_eq!(verdict.failure_class, Some(FailureClass::TestFlake));
+    assert_eq!(verdict.flaky_tests, [A]);
+    let suggestion = verdict.retry_context.unwrap().suggestion;
+    assert!(
+        suggestion.contains("depends on state it writes: runtime/tests/x/.state"),
+        "{suggestion}"
+    );
+}
+
+#[test]
+fn a_pass_after_the_code_changed_is_no_flake_and_is_said_truthfully() {
+    for tree in [
+        TreeChange::CodeChanged(vec!["src/app.py".into()]),
+        TreeChange::Unknown,
+    ] {
+        let verdict = passed_on_rerun(tree.clone());
+        assert_eq!(
+            verdict.failure_class,
+            Some(FailureClass::TestFailure),
+            "{tree:?}"
+        );
+        assert!(verdict.flaky_tests.is_empty());
+        let suggestion = verdict.retry_context.unwrap().suggestion;
+        assert!(
+            suggestion.contains("failed on the first attempt and passed on a rerun"),
+            "{suggestion}"
+        );
+        assert!(suggestion.contains("not a flake"), "{suggestion}");
+        assert!(!suggestion.contains("on every attempt"), "{suggestion}");
+        if let TreeChange::CodeChanged(_) = tree {
+            assert!(suggestion.contains("src/app.py"), "{suggestion}");
+        }
+    }
+    // Failing on every attempt while the code changed: not "on this code".
+    let obs = Observation {
+        reruns: vec![vec![fail(A, "assert 0 == 1")]],
+        fingerprint: None,
+        tree: TreeChange::CodeChanged(vec!["src/app.py".into()]),
+        ..run(Some(1), vec![fail(A, "assert 0 == 1")])
+    };
+    let suggestion = classify(&obs, std::iter::empty::<HistoryRun>())
+        .retry_context
+        .unwrap()
+        .suggestion;
+    assert!(
+        suggestion.contains("did not all run the same code"),
+        "{suggestion}"
+    );
+    assert!(!suggestion.contains("on this code"), "{suggestion}");
 }

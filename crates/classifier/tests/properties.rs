@@ -110,6 +110,7 @@ fn observation() -> impl Strategy<Value = Observation> {
                 diagnostics,
                 reruns,
                 fingerprint,
+                tree: warden_classifier::TreeChange::Unchanged,
             },
         )
 }
