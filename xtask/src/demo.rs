@@ -5,9 +5,11 @@
 //! It has two acts: `warden check` deciding requests, then the whole loop with
 //! `warden verify`: a passing run, a bug the agent introduced (a failure and its retry
 //! context), the fix, a flaky test confirmed by its rerun, a hang stopped on time, denied
-//! requests, and the evidence ledger checked and summarised at the end. Each step states what
-//! it expects (decision, exit code, failure class), so the demo is also a smoke test of the
-//! real binary: any surprise makes it fail. Steps that run pytest get their interpreter from
+//! requests, and the evidence ledger checked and summarised at the end. Each command's output is
+//! Warden's own output for people, shown as it is. Each step states what it expects (decision,
+//! exit code, failure class, what the report for people says), checked against that output
+//! (and, for details, the `--json` answer of `check` or the report `verify` recorded in the
+//! ledger), so the demo is also a smoke test of the real binary: any surprise makes it fail. Steps that run pytest get their interpreter from
 //! `crate::venv::ensure`, the virtualenv `cargo xtask test` uses.
 
 use std::fs;
@@ -88,6 +90,8 @@ struct Verify {
     code: i32,
     /// The failure class (`None`: passed cleanly).
     class: Option<&'static str>,
+    /// What the report for people must say (each a piece of one of its lines).
+    shows: &'static [&'static str],
     /// A further check of the result and how long warden took.
     also: Option<ResultCheck>,
 }
@@ -236,6 +240,7 @@ fn verify_script() -> Vec<Step> {
                 args: &[],
                 code: 0,
                 class: None,
+                shows: &["tests:     4 passed"],
                 also: Some(|out, _| expect_counts(out, 4, 0)),
             },
         ),
@@ -250,6 +255,11 @@ fn verify_script() -> Vec<Step> {
                 args: &[],
                 code: 1,
                 class: Some("test_failure"),
+                shows: &[
+                    "failing:   runtime/tests/test_calc.py::test_mean[",
+                    "at runtime/tests/test_calc.py:12: AssertionError",
+                    "next:",
+                ],
                 also: Some(|out, _| {
                     expect_counts(out, 2, 2)?;
                     let context = out.retry_context.as_ref().ok_or("no retry context")?;
@@ -272,6 +282,7 @@ fn verify_script() -> Vec<Step> {
                 args: &[],
                 code: 0,
                 class: None,
+                shows: &[],
                 also: None,
             },
         ),
@@ -287,6 +298,10 @@ fn verify_script() -> Vec<Step> {
                 args: &[],
                 code: 0,
                 class: Some("test_flake"),
+                shows: &[
+                    "flaky:     runtime/tests/test_cache.py::test_lookup_is_fast_enough",
+                    "depends on state it writes: runtime/tests/.lookup-cache",
+                ],
                 also: Some(|out, _| {
                     if out.flaky_tests.is_empty() || out.attempts.len() < 2 {
                         Err("the flake was not confirmed by a rerun".to_owned())
@@ -307,6 +322,10 @@ fn verify_script() -> Vec<Step> {
                 args: &["--timeout", "3"],
                 code: 4,
                 class: Some("test_timeout"),
+                shows: &[
+                    "timed out: runtime/tests/test_hang.py::test_waits_forever",
+                    "stopped:   at the deadline",
+                ],
                 also: Some(|out, took| {
                     if out.timed_out_test.as_deref()
                         != Some("runtime/tests/test_hang.py::test_waits_forever")
@@ -328,6 +347,7 @@ fn verify_script() -> Vec<Step> {
                 args: &[],
                 code: 3,
                 class: Some("policy_denied"),
+                shows: &["decision:  denied"],
                 also: Some(|out, _| {
                     if out.attempts.is_empty() {
                         Ok(())
@@ -344,6 +364,7 @@ fn verify_script() -> Vec<Step> {
                 args: &["--", "--rootdir=/"],
                 code: 3,
                 class: Some("policy_denied"),
+                shows: &["decision:  denied"],
                 also: None,
             },
         ),
@@ -358,12 +379,13 @@ fn verify_script() -> Vec<Step> {
 /// warm: the kind of order-dependent flake an agent must not "fix".
 const FLAKY_TEST: &str = r#""""Fails while the lookup cache is cold, passes once it is warm: a flaky test.
 
-The cache lives in __pycache__, which is a cache and not code (Warden's fingerprint of the
-tree leaves it out), so the rerun runs on the same code as the first attempt.
+The cache is a file the test writes next to itself: state, not code. Warden sees that only
+it changed during the verification, so the rerun ran the same code, and says the test depends
+on state it writes.
 """
 import os
 
-CACHE = os.path.join(os.path.dirname(__file__), "__pycache__", "lookup-cache-warm")
+CACHE = os.path.join(os.path.dirname(__file__), ".lookup-cache")
 
 
 def test_lookup_is_fast_enough():
@@ -423,7 +445,9 @@ fn symlink_escape(_: &Utf8Path) -> io::Result<()> {
 
 /// Runs the demo from the workspace at `root`.
 pub(crate) fn run(root: &Utf8Path) -> Result<(), DemoError> {
+    println!("==> demo: building warden, preparing Python, copying examples/demo");
     let warden = build_warden(root)?;
+    println!("==> demo: warden is {warden}");
     let temp = tempfile::tempdir().map_err(|source| DemoError::Prepare {
         what: "create a temporary directory",
         source,
@@ -437,10 +461,12 @@ pub(crate) fn run(root: &Utf8Path) -> Result<(), DemoError> {
         to: project.clone(),
         source,
     })?;
+    println!("==> demo: making sure target/venv has the pinned pytest");
     let python = venv::ensure(root)?;
     println!("Warden demo on a copy of examples/demo at {project}");
     println!(
-        "(each command runs with `--root <copy> --json`, and pytest with WARDEN_PYTHON={python})\n"
+        "(each command runs with `--root <copy>`, and pytest with WARDEN_PYTHON={python}; what \
+         follows each command is warden's own output, as a person sees it)\n"
     );
 
     let steps = script();
@@ -485,23 +511,35 @@ pub(crate) fn run(root: &Utf8Path) -> Result<(), DemoError> {
 #[derive(Debug, Deserialize)]
 struct CheckOutput {
     allowed: bool,
-    reason: String,
-    matched_rules: Vec<String>,
     resolved_target: Option<String>,
 }
 
-/// Runs one check, prints its decision, and says what was unexpected about it, if anything.
+/// Runs one check as a person would and shows warden's answer; then asks again with `--json`
+/// to hold the answer to what the script expects, and says what was unexpected, if anything.
 fn run_check(warden: &Utf8Path, project: &Utf8Path, check: &Check) -> Result<(), String> {
+    let request = |command: &mut Command| {
+        command.args(["check", "--tool", check.tool, "--action", check.action]);
+        if let Some(target) = check.target {
+            // `--flag=value` keeps a value that starts with `-` from reading as a flag.
+            command.arg(format!("--target={target}"));
+        }
+        for arg in check.args {
+            command.arg(format!("--arg={arg}"));
+        }
+    };
+    let mut shown = Command::new(warden);
+    request(&mut shown);
+    println!("    $ {}", describe(&shown));
+    shown
+        .arg("--root")
+        .arg(project)
+        .arg(colour())
+        .stdin(Stdio::null());
+    let human = output_of(&mut shown)?;
+    show(&human.stdout);
+
     let mut command = Command::new(warden);
-    command.args(["check", "--tool", check.tool, "--action", check.action]);
-    if let Some(target) = check.target {
-        // `--flag=value` keeps a value that starts with `-` from reading as a flag.
-        command.arg(format!("--target={target}"));
-    }
-    for arg in check.args {
-        command.arg(format!("--arg={arg}"));
-    }
-    println!("    $ {}", describe(&command));
+    request(&mut command);
     command
         .arg("--root")
         .arg(project)
@@ -510,18 +548,17 @@ fn run_check(warden: &Utf8Path, project: &Utf8Path, check: &Check) -> Result<(),
     let output = output_of(&mut command)?;
     let code = output.status.code();
     let decision: CheckOutput = contract_json(&output)?;
-
-    let verdict = if decision.allowed {
-        "ALLOWED"
+    let said = plain(&String::from_utf8_lossy(&human.stdout));
+    let word = if decision.allowed {
+        "allowed:"
     } else {
-        "DENIED "
+        "denied:"
     };
-    println!("    {verdict}  {}", decision.reason);
-    if !decision.matched_rules.is_empty() {
-        println!("             rules: {}", decision.matched_rules.join(", "));
-    }
-    if let Some(resolved) = &decision.resolved_target {
-        println!("             resolved target: {resolved}");
+    if !said.starts_with(word) || human.status.code() != code {
+        return Err(format!(
+            "the output for people ({}) does not say `{word}` as the JSON answer does",
+            human.status
+        ));
     }
 
     let expected_code = if decision.allowed { Some(0) } else { Some(1) };
@@ -551,14 +588,12 @@ fn run_check(warden: &Utf8Path, project: &Utf8Path, check: &Check) -> Result<(),
     }
 }
 
-/// `warden verify --json` output (the contract's keys this demo reads; others are ignored).
+/// A recorded `verify` report (the contract's keys this demo reads; others are ignored).
 #[derive(Debug, Deserialize)]
 struct VerifyOutput {
     status: String,
     failure_class: Option<String>,
-    decision: Decision,
     counts: Counts,
-    duration_ms: u64,
     timed_out_test: Option<String>,
     flaky_tests: Vec<String>,
     attempts: Vec<serde_json::Value>,
@@ -566,26 +601,20 @@ struct VerifyOutput {
 }
 
 #[derive(Debug, Deserialize)]
-struct Decision {
-    allowed: bool,
-    reason: String,
-}
-
-#[derive(Debug, Deserialize)]
 struct Counts {
     passed: u64,
     failed: u64,
-    errors: u64,
 }
 
 #[derive(Debug, Deserialize)]
 struct RetryContext {
     failed_tests: Vec<String>,
     error_messages: Vec<String>,
-    suggestion: String,
 }
 
-/// Runs one verification, prints what came of it, and says what was unexpected, if anything.
+/// Runs one verification as a person would (live progress on the demo's terminal, the report
+/// on stdout), shows warden's report, and holds the result to what the script expects: the exit
+/// code, the report's first line, and the recorded report in the ledger for the details.
 fn run_verify(
     warden: &Utf8Path,
     project: &Utf8Path,
@@ -600,17 +629,37 @@ fn run_verify(
     command
         .arg("--root")
         .arg(project)
-        .arg("--json")
+        .arg(colour())
         .args(["verify", verify.target])
         .args(verify.args)
         .env("WARDEN_PYTHON", python)
-        .stdin(Stdio::null());
+        .stdin(Stdio::null())
+        // Live progress goes to stderr: the demo's own terminal shows it as a user sees it.
+        .stderr(Stdio::inherit());
     let started = Instant::now();
     let output = output_of(&mut command)?;
     let took = started.elapsed();
-    let result: VerifyOutput = contract_json(&output)?;
-    print_verification(&result, output.status.code(), took);
+    show(&output.stdout);
+    println!(
+        "    (exit {}, {:.1} s)",
+        describe_code(output.status.code()),
+        took.as_secs_f64()
+    );
+    let result = recorded(project)?;
 
+    let report = plain(&String::from_utf8_lossy(&output.stdout));
+    let headline = match result.failure_class.as_deref() {
+        Some(class) => format!("{} ({class})", result.status.to_uppercase()),
+        None => result.status.to_uppercase(),
+    };
+    if !report.starts_with(&headline) {
+        return Err(format!(
+            "the report for people does not start with `{headline}`, as the recorded report says"
+        ));
+    }
+    if let Some(missing) = verify.shows.iter().find(|piece| !report.contains(*piece)) {
+        return Err(format!("the report for people does not say {missing:?}"));
+    }
     let class = result.failure_class.as_deref();
     if output.status.code() != Some(verify.code) || class != verify.class {
         return Err(format!(
@@ -627,55 +676,73 @@ fn run_verify(
     }
 }
 
-fn print_verification(result: &VerifyOutput, code: Option<i32>, took: Duration) {
-    let class = result
-        .failure_class
-        .as_deref()
-        .map(|c| format!(" ({c})"))
-        .unwrap_or_default();
-    let code = code.map_or("a signal".to_owned(), |c| c.to_string());
-    println!(
-        "    {}{class}, exit {code}, {:.1} s",
-        result.status.to_uppercase(),
-        took.as_secs_f64()
-    );
-    if !result.decision.allowed {
-        println!("      denied: {}", result.decision.reason);
-        return;
+/// The report of the last verification, as the ledger recorded it.
+fn recorded(project: &Utf8Path) -> Result<VerifyOutput, String> {
+    let ledger = project.join(".warden/ledger.jsonl");
+    let text = fs::read_to_string(&ledger).map_err(|e| format!("cannot read {ledger}: {e}"))?;
+    let last = text.lines().last().ok_or("the ledger is empty")?;
+    #[derive(Deserialize)]
+    struct Record {
+        report: VerifyOutput,
     }
-    let attempts = match result.attempts.len() {
-        1 => "1 attempt".to_owned(),
-        n => format!("{n} attempts"),
-    };
-    println!(
-        "      first attempt: {} passed, {} failed, {} errors; {attempts}, {} ms in all",
-        result.counts.passed, result.counts.failed, result.counts.errors, result.duration_ms
-    );
-    if let Some(test) = &result.timed_out_test {
-        println!("      stopped at the deadline in: {test}");
+    let record: Record = serde_json::from_str(last)
+        .map_err(|e| format!("the ledger's last record is not a verify report ({e})"))?;
+    Ok(record.report)
+}
+
+fn describe_code(code: Option<i32>) -> String {
+    code.map_or("by a signal".to_owned(), |c| c.to_string())
+}
+
+/// `--color=always` when the demo's own output is a terminal that wants colour (warden's
+/// stdout is captured here, so it would not colour by itself), else `--color=never`.
+fn colour() -> &'static str {
+    use std::io::IsTerminal as _;
+    let wanted = std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    if wanted {
+        "--color=always"
+    } else {
+        "--color=never"
     }
-    for test in &result.flaky_tests {
-        println!("      flaky (failed, then passed on the same code): {test}");
+}
+
+/// Shows a command's output for people, indented under it.
+fn show(stdout: &[u8]) {
+    for line in String::from_utf8_lossy(stdout).lines() {
+        println!("      {line}");
     }
-    if let Some(context) = &result.retry_context {
-        println!("      retry context for the agent:");
-        for test in &context.failed_tests {
-            println!("        failed: {test}");
+}
+
+/// `text` without ANSI colour sequences (`ESC [ ... m`), to read what it says.
+fn plain(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
         }
-        for message in &context.error_messages {
-            println!("        error:  {message}");
-        }
-        println!("        next:   {}", context.suggestion);
     }
+    out
 }
 
 /// `warden ledger verify` then `warden ledger stats` on the copy's ledger: the chain must be
 /// intact and hold `runs` records.
 fn run_evidence(warden: &Utf8Path, project: &Utf8Path, runs: u64) -> Result<(), String> {
-    let ledger = project.join(".warden/ledger.jsonl");
     let mut verify = Command::new(warden);
     verify.args(["ledger", "verify", ".warden/ledger.jsonl"]);
     println!("    $ {}", describe(&verify));
+    verify.current_dir(project).stdin(Stdio::null());
+    show(&output_of(&mut verify)?.stdout);
+    // Asked again with `--json`, to hold the answer to what the script expects.
+    let mut verify = Command::new(warden);
+    verify.args(["ledger", "verify", ".warden/ledger.jsonl"]);
     verify
         .arg("--json")
         .current_dir(project)
@@ -693,11 +760,6 @@ fn run_evidence(warden: &Utf8Path, project: &Utf8Path, runs: u64) -> Result<(), 
             excerpt("stderr", &output.stderr)
         )
     })?;
-    println!(
-        "    {} ({} records) in {ledger}",
-        if chain.intact { "INTACT" } else { "BROKEN" },
-        chain.records.unwrap_or_default()
-    );
     if !chain.intact || output.status.code() != Some(0) || chain.records != Some(runs) {
         return Err(format!(
             "expected an intact chain of {runs} records (exit 0), got {}",
@@ -854,15 +916,30 @@ mod tests {
         assert_eq!(evidence, Some(runs.len() as u64));
     }
 
-    /// A stand-in `warden` that answers every check with `json` and exits with `code`.
+    /// A stand-in `warden` that answers with `json` when asked for JSON, with `human`
+    /// otherwise, and exits with `code`.
     #[cfg(unix)]
-    fn fake_warden(dir: &Utf8Path, json: &str, code: i32) -> Utf8PathBuf {
+    fn fake(dir: &Utf8Path, json: &str, human: &str, code: i32) -> Utf8PathBuf {
         let path = dir.join("warden");
         warden_e2e::write_executable(
             path.as_std_path(),
-            &format!("#!/bin/sh\ncat <<'EOF'\n{json}\nEOF\nexit {code}\n"),
+            &format!(
+                "#!/bin/sh\ncase \" $* \" in\n*\" --json \"*) cat <<'EOF'\n{json}\nEOF\n;;\n\
+                 *) cat <<'EOF'\n{human}\nEOF\n;;\nesac\nexit {code}\n"
+            ),
         );
         path
+    }
+
+    /// [`fake`], with the human answer that matches `json`'s decision.
+    #[cfg(unix)]
+    fn fake_warden(dir: &Utf8Path, json: &str, code: i32) -> Utf8PathBuf {
+        let human = if json.contains("\"allowed\": true") {
+            "allowed: pytest/run src"
+        } else {
+            "denied: pytest/run src"
+        };
+        fake(dir, json, human, code)
     }
 
     #[cfg(unix)]
@@ -908,40 +985,76 @@ mod tests {
 
     #[cfg(unix)]
     #[test]
+    fn run_check_holds_the_output_for_people_to_the_decision() {
+        let temp = tempfile::tempdir().unwrap();
+        let dir = Utf8Path::from_path(temp.path()).unwrap();
+        let deny = r#"{"allowed": false, "reason": "r", "matched_rules": [], "tool": "pytest", "action": "run", "target": "src", "resolved_target": null}"#;
+        let denied = pytest("src", &[], Expect::Deny);
+        let lying = fake(dir, deny, "allowed: pytest/run src", 1);
+        let problem = run_check(&lying, dir, &denied).unwrap_err();
+        assert!(problem.contains("does not say `denied:`"), "{problem}");
+    }
+
+    #[cfg(unix)]
+    #[test]
     fn run_verify_catches_a_misbehaving_binary() {
         let temp = tempfile::tempdir().unwrap();
         let dir = Utf8Path::from_path(temp.path()).unwrap();
         let python = Utf8Path::new("python3");
         let failed = r#"{"status": "failed", "failure_class": "test_failure", "decision": {"allowed": true, "reason": "r", "matched_rules": []}, "counts": {"passed": 2, "failed": 2, "errors": 0}, "duration_ms": 5, "timed_out_test": null, "flaky_tests": [], "attempts": [{}, {}], "retry_context": {"failed_tests": ["a", "b"], "error_messages": ["m"], "suggestion": "fix it"}}"#;
+        // The binary prints its report for people; the ledger holds the recorded report.
+        fs::create_dir_all(dir.join(".warden")).unwrap();
+        fs::write(
+            dir.join(".warden/ledger.jsonl"),
+            format!("{{\"seq\": 1, \"report\": {failed}}}\n"),
+        )
+        .unwrap();
+        let report = "FAILED (test_failure)  runtime/tests\n  failing:   a";
         let step = |code, class| Verify {
             target: "runtime/tests",
             args: &[],
             code,
             class,
+            shows: &["failing:   a"],
             also: Some(|out, _| expect_counts(out, 2, 2)),
         };
         let expected = step(1, Some("test_failure"));
+        let warden = |human: &str, code| fake(dir, "{}", human, code);
         assert_eq!(
-            run_verify(&fake_warden(dir, failed, 1), dir, python, &expected),
+            run_verify(&warden(report, 1), dir, python, &expected),
             Ok(())
         );
         let cases = [
-            (failed, 0, expected, "expected exit code 1"),
-            (failed, 1, step(1, Some("test_flake")), "class test_flake"),
-            (failed, 1, step(1, None), "class none"),
-            ("Traceback", 1, expected, "not the contract's JSON"),
+            (report, 0, expected, "expected exit code 1"),
+            (report, 1, step(1, Some("test_flake")), "class test_flake"),
+            (report, 1, step(1, None), "class none"),
+            (
+                "PASSED  runtime/tests",
+                1,
+                expected,
+                "does not start with `FAILED (test_failure)`",
+            ),
+            (
+                "FAILED (test_failure)  x",
+                1,
+                expected,
+                "does not say \"failing:   a\"",
+            ),
         ];
-        for (json, code, verify, wanted) in cases {
-            let problem =
-                run_verify(&fake_warden(dir, json, code), dir, python, &verify).unwrap_err();
-            assert!(problem.contains(wanted), "{json} exit {code}: {problem}");
+        for (human, code, verify, wanted) in cases {
+            let problem = run_verify(&warden(human, code), dir, python, &verify).unwrap_err();
+            assert!(problem.contains(wanted), "{human} exit {code}: {problem}");
         }
         let counted = Verify {
             also: Some(|out, _| expect_counts(out, 4, 0)),
             ..expected
         };
-        let problem = run_verify(&fake_warden(dir, failed, 1), dir, python, &counted).unwrap_err();
+        let problem = run_verify(&warden(report, 1), dir, python, &counted).unwrap_err();
         assert!(problem.contains("expected 4 passed"), "{problem}");
+        // No ledger record: nothing to check the report against.
+        fs::remove_file(dir.join(".warden/ledger.jsonl")).unwrap();
+        let problem = run_verify(&warden(report, 1), dir, python, &expected).unwrap_err();
+        assert!(problem.contains("cannot read"), "{problem}");
     }
 
     #[test]

@@ -108,8 +108,14 @@ pub(crate) fn build_warden(root: &Utf8Path, release: bool) -> Result<Utf8PathBuf
     if let Some(stdout) = child.stdout.take() {
         for message in Message::parse_stream(BufReader::new(stdout)) {
             let message = message.map_err(|e| failed(format!("unreadable output: {e}")))?;
-            if let Message::CompilerArtifact(artifact) = message
-                && artifact.target.name == "warden"
+            let Message::CompilerArtifact(artifact) = message else {
+                continue;
+            };
+            // Say what is being built as it is (a cold build takes minutes; quiet is not calm).
+            if !artifact.fresh {
+                println!("    compiled {}", artifact.target.name);
+            }
+            if artifact.target.name == "warden"
                 && let Some(executable) = artifact.executable
             {
                 binary = Some(executable);

@@ -185,7 +185,7 @@ pub(crate) fn render(
     }
     for (at, note) in notes.iter().enumerate() {
         let label = if at == 0 { "notes" } else { "" };
-        field(&mut out, label, &first_line(note));
+        field(&mut out, label, &first_line_cut(note, SUGGESTION_CHARS));
     }
     if ran {
         field(
@@ -230,9 +230,9 @@ fn stopped_early(report: &VerifyReport) -> Option<String> {
     let not_run =
         failure::collected(stdout).map(|c| c.saturating_sub(ran.len() as u64 + u64::from(hung)));
     Some(match not_run {
+        Some(0) | None => why,
         Some(1) => format!("{why}; 1 test not run"),
         Some(n) => format!("{why}; {n} tests not run"),
-        None => why,
     })
 }
 
