@@ -83,3 +83,109 @@ fn a_forged_deep_report_is_read_in_bounded_time_and_memory() {
     // can make Warden keep is bounded.
     assert!(doc["tests"].as_array().expect("tests").len() < 7500);
 }
+
+/// A conftest inside the scope that, while pytest collects, links `runtime/tests/elsewhere` to
+/// a directory outside the scope, and removes the link when the session ends (unless told to
+/// leave it).
+fn linking_conftest(outside: &std::path::Path, remove: bool) -> String {
+    format!(
+        "import os, pathlib\n\
+         LINK = pathlib.Path(__file__).with_name('elsewhere')\n\
+         if not LINK.is_symlink():\n    os.symlink({outside:?}, LINK)\n\n\
+         def pytest_sessionfinish(session, exitstatus):\n    if {remove}:\n        os.remove(LINK)\n",
+        outside = outside.display().to_string(),
+        remove = if remove { "True" } else { "False" },
+    )
+}
+
+#[allow(clippy::expect_used)] // a failed step is a failed test
+fn assert_scope_violation(out: &warden_e2e::Run, fixture: &Fixture, expected: &str) {
+    assert_eq!(out.code, Some(3), "{}{}", out.stdout, out.stderr);
+    let doc = out.json();
+    assert_eq!(doc["status"], "denied");
+    assert_eq!(doc["failure_class"], "policy_denied");
+    assert_eq!(doc["decision"]["allowed"], false);
+    let reason = doc["decision"]["reason"].as_str().expect("a reason");
+    assert!(reason.contains(expected), "{reason}");
+    // The tests did run, and what they reported is kept as evidence.
+    assert_eq!(doc["attempts"].as_array().map(Vec::len), Some(1));
+    assert!(
+        doc["tests"]
+            .as_array()
+            .expect("tests")
+            .iter()
+            .any(|t| t["nodeid"] == "runtime/tests/elsewhere/test_outside.py::test_out_of_scope"),
+        "{}",
+        doc["tests"]
+    );
+    // And the ledger records the violation.
+    let ledger = std::fs::read_to_string(fixture.ledger()).expect("the ledger");
+    let last = ledger.lines().last().expect("a record");
+    assert!(last.contains("policy_denied"), "{last}");
+}
+
+#[test]
+fn a_link_out_of_the_scope_made_during_the_run_and_removed_is_a_policy_violation() {
+    // The example of issue 10.
+    let fixture = Fixture::empty();
+    let outside = fixture.outside().join("suite");
+    std::fs::create_dir_all(&outside).expect("outside suite");
+    std::fs::write(
+        outside.join("test_outside.py"),
+        "def test_out_of_scope():\n    pass\n",
+    )
+    .expect("outside test");
+    fixture.write(
+        "runtime/tests/conftest.py",
+        &linking_conftest(&outside, true),
+    );
+    fixture.write("runtime/tests/test_in.py", "def test_in():\n    pass\n");
+    let out = verify_json(fixture.root(), &["runtime/tests"]);
+    assert!(
+        !fixture.root().join("runtime/tests/elsewhere").exists(),
+        "the link is gone after the run"
+    );
+    assert_scope_violation(
+        &out,
+        &fixture,
+        "`runtime/tests/elsewhere/test_outside.py` is gone after the run",
+    );
+}
+
+#[test]
+fn a_link_out_of_the_scope_left_in_place_is_a_policy_violation() {
+    let fixture = Fixture::empty();
+    let outside = fixture.outside().join("suite");
+    std::fs::create_dir_all(&outside).expect("outside suite");
+    std::fs::write(
+        outside.join("test_outside.py"),
+        "def test_out_of_scope():\n    pass\n",
+    )
+    .expect("outside test");
+    fixture.write(
+        "runtime/tests/conftest.py",
+        &linking_conftest(&outside, false),
+    );
+    fixture.write("runtime/tests/test_in.py", "def test_in():\n    pass\n");
+    let out = verify_json(fixture.root(), &["runtime/tests"]);
+    assert_scope_violation(
+        &out,
+        &fixture,
+        "`runtime/tests/elsewhere/test_outside.py` is reached through a link",
+    );
+}
+
+#[test]
+fn a_link_that_stays_inside_the_scope_still_passes() {
+    let fixture = Fixture::empty();
+    fixture.write(
+        "runtime/tests/real/test_real.py",
+        "def test_real():\n    pass\n",
+    );
+    fixture.symlink("runtime/tests/alias", "real");
+    let out = verify_json(fixture.root(), &["runtime/tests", "--retries", "0"]);
+    assert_eq!(out.code, Some(0), "{}{}", out.stdout, out.stderr);
+    let doc = out.json();
+    assert_eq!(doc["status"], "passed");
+    assert_eq!(doc["decision"]["allowed"], true);
+}

@@ -105,6 +105,7 @@ pub mod fingerprint;
 pub mod ledger;
 pub mod mission;
 mod report;
+mod scope;
 pub mod stats;
 pub mod warden_dir;
 

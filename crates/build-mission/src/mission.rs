@@ -390,13 +390,21 @@ impl Mission {
         let before = self.fingerprint(&options, &mut notes).await;
         let first = self.run(&auth, deadline).await;
         let mut attempts = vec![first];
-        let plan = Reruns {
-            retries,
-            timeout,
-            fingerprinted: before.is_some(),
-        };
-        self.rerun_failed(&auth, plan, &mut attempts, &mut notes)
-            .await;
+        // Results from outside the scope (a link made and removed during the run) are a
+        // policy violation: no reruns, and never a pass.
+        let mut violation = self.scope_violation(&auth, &attempts).await;
+        if violation.is_none() {
+            let plan = Reruns {
+                retries,
+                timeout,
+                fingerprinted: before.is_some(),
+            };
+            self.rerun_failed(&auth, plan, &mut attempts, &mut notes)
+                .await;
+            if attempts.len() > 1 {
+                violation = self.scope_violation(&auth, &attempts[1..]).await;
+            }
+        }
 
         let reran = attempts.len() > 1;
         let (fingerprint, tree) = match before {
@@ -413,8 +421,17 @@ impl Mission {
                 None => (None, TreeChange::Unchanged),
             },
         };
-        let observation =
+        let mut observation =
             report::observation(&attempts[0], &attempts[1..], fingerprint.clone(), tree);
+        let mut decision = auth.decision().record();
+        if let Some(reason) = &violation {
+            tracing::warn!(%reason, "results from outside the authorised scope");
+            observation.gate = Gate::PolicyDenied;
+            observation.diagnostics.insert(0, reason.clone());
+            decision.allowed = false;
+            decision.reason = reason.clone();
+            notes.push(format!("policy violation after the run: {reason}"));
+        }
         let classification = classify(&observation, history);
         tracing::info!(
             class = ?classification.failure_class,
@@ -425,7 +442,7 @@ impl Mission {
         let report = report::ran(
             Facts {
                 target: &request.target,
-                decision: auth.decision().record(),
+                decision,
                 resolved_target,
                 fingerprint,
                 duration_ms: millis(started.elapsed()),
@@ -434,6 +451,16 @@ impl Mission {
             classification,
         );
         self.finish(report, attempts, notes)
+    }
+
+    /// Why `attempts` reported results from outside what `auth` allows, if they did (see
+    /// [`crate::scope`]). The check reads the file system: off the async workers.
+    async fn scope_violation(&self, auth: &Authorized, attempts: &[RunEvidence]) -> Option<String> {
+        let files = crate::scope::reported(auth, attempts);
+        let (root, auth) = (self.root.clone(), auth.clone());
+        tokio::task::spawn_blocking(move || crate::scope::violation(&root, &auth, &files))
+            .await
+            .unwrap_or_else(|e| Some(format!("the scope check failed: {e}")))
     }
 
     /// A fresh budget for a verification without a mission id; for a mission id, the time the

@@ -110,6 +110,8 @@ fn project() -> (TempDir, Root) {
         "def test_ok():\n    pass\n",
     )
     .unwrap();
+    // The file a scripted collection error names: results must name files that exist.
+    std::fs::write(dir.path().join("runtime/tests/test_z.py"), "import nope\n").unwrap();
     let root = Root::new(dir.path()).unwrap();
     (dir, root)
 }
@@ -315,9 +317,15 @@ async fn a_broad_failure_is_not_rerun() {
 }
 
 #[tokio::test]
-async fn a_rerun_the_policy_refuses_does_not_happen_and_says_why() {
-    let (_dir, root) = project();
-    // The run names a failing test outside the authorised file: its rerun is not authorised.
+async fn results_from_outside_the_target_are_a_policy_violation_and_not_rerun() {
+    let (dir, root) = project();
+    std::fs::write(
+        dir.path().join("runtime/tests/test_other.py"),
+        "def test_x():\n    assert 0\n",
+    )
+    .unwrap();
+    // The run names a failing test outside the authorised file: the policy would not allow it
+    // (nor its rerun), so the verification is a violation, whatever the tests say.
     let runner =
         Scripted::new(|_, _| evidence(&[("runtime/tests/test_other.py::test_x", Failed)], 1.0));
     let v = verify(
@@ -326,10 +334,44 @@ async fn a_rerun_the_policy_refuses_does_not_happen_and_says_why() {
     )
     .await;
     assert_eq!(runner.calls().len(), 1);
-    assert_eq!(v.report.failure_class, Some(FailureClass::TestFailure));
-    assert_noted(&v, |n| {
-        n.starts_with("no reruns:") && n.contains("not within")
+    assert_eq!(v.report.failure_class, Some(FailureClass::PolicyDenied));
+    assert_eq!(v.exit_code(), 3);
+    assert!(!v.report.decision.allowed);
+    assert!(
+        v.report
+            .decision
+            .reason
+            .contains("`runtime/tests/test_other.py`"),
+        "{}",
+        v.report.decision.reason
+    );
+    assert_noted(&v, |n| n.starts_with("policy violation after the run:"));
+}
+
+#[tokio::test]
+async fn a_result_whose_file_is_gone_after_the_run_is_a_policy_violation() {
+    let (_dir, root) = project();
+    // Nothing at `runtime/tests/gone/test_g.py` now: nothing shows it was inside the scope.
+    let runner = Scripted::new(|_, _| {
+        evidence(
+            &[
+                (A, Passed),
+                ("runtime/tests/gone/test_g.py::test_g", Passed),
+            ],
+            1.0,
+        )
     });
+    let v = verify(
+        &mut mission(&root, Policy::builtin(), &runner),
+        "runtime/tests",
+    )
+    .await;
+    assert_eq!(v.report.failure_class, Some(FailureClass::PolicyDenied));
+    assert!(
+        v.report.decision.reason.contains("is gone after the run"),
+        "{}",
+        v.report.decision.reason
+    );
 }
 
 #[tokio::test]
