@@ -342,3 +342,47 @@ fn a_timeout_keeps_the_failures_before_the_hang_and_names_the_hanging_test() {
         "{context}"
     );
 }
+
+#[test]
+fn a_run_that_ends_early_says_how_many_tests_never_ran() {
+    let fixture = Fixture::named("passing");
+    fixture.write(
+        "runtime/tests/test_exit.py",
+        "import os\n\ndef test_a():\n    pass\n\ndef test_b_exits():\n    os._exit(0)\n\n\
+         def test_c():\n    pass\n\ndef test_d():\n    pass\n",
+    );
+    let mut cmd = warden_at(fixture.root());
+    cmd.args(["verify", "runtime/tests/test_exit.py", "--no-ledger"]);
+    let out = run(&mut cmd, None, VERIFY_DEADLINE);
+    assert_eq!(out.code, Some(1), "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.starts_with("FAILED (interrupted)"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("stopped:   before the end of the run; 3 tests not run"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn log_lines_from_verbose_are_escaped_too() {
+    let fixture = hostile();
+    // The policy refuses to rerun the ids with control characters and logs why, naming them.
+    let (code, terminal) = on_a_terminal(
+        fixture.root(),
+        &["-vv", "verify", "runtime/tests", "--no-ledger"],
+        &[("NO_COLOR", "1")],
+    );
+    assert_eq!(code, Some(1), "{terminal}");
+    assert!(terminal.contains("DEBUG"), "{terminal:?}");
+    for raw in INJECTED {
+        assert!(
+            !terminal.contains(raw),
+            "{raw:?} reached the terminal: {terminal:?}"
+        );
+    }
+}

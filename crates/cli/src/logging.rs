@@ -1,12 +1,12 @@
 //! Diagnostics: tracing to stderr, never stdout, so `--json` output stays one clean document.
 
-use std::io::{self, IsTerminal as _};
+use std::io;
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
-use crate::progress;
+use crate::{progress, style};
 
 /// Installs the subscriber: the level comes from `-v` (nothing by default: whatever a person
 /// must know is in the answer itself, a note or an error message), and `RUST_LOG`, when set,
@@ -23,7 +23,9 @@ pub(crate) fn init(verbose: u8) {
         .from_env_lossy();
     tracing_subscriber::fmt()
         .with_writer(Stderr)
-        .with_ansi(std::io::stderr().is_terminal())
+        // No colour codes of its own: every event is escaped before it is written (below), so
+        // a node id or message from the run cannot drive the terminal through a log line.
+        .with_ansi(false)
         .with_env_filter(filter)
         .with_target(false)
         .init();
@@ -57,7 +59,8 @@ impl io::Write for Event {
 impl Drop for Event {
     fn drop(&mut self) {
         if !self.0.is_empty() {
-            progress::write_log(&self.0);
+            let text = String::from_utf8_lossy(&self.0);
+            progress::write_log(style::escape_lines(&text).as_bytes());
         }
     }
 }

@@ -142,11 +142,11 @@ fn unrecorded(
     report: &VerifyReport,
     source: &LedgerError,
 ) -> Result<ExitCode, CliError> {
-    eprintln!(
-        "warden: error: the verification finished ({}) but its evidence could not be recorded: \
-         {source}",
+    let message = format!(
+        "the verification finished ({}) but its evidence could not be recorded: {source}",
         report.status
     );
+    eprintln!("warden: error: {}", crate::style::escape_lines(&message));
     if global.json {
         print_json(report)?;
     } else {
