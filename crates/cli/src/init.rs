@@ -78,7 +78,8 @@ pub(crate) fn run(global: &GlobalArgs) -> Result<ExitCode, CliError> {
     if global.json {
         print_json(&output)?;
     } else {
-        print(&human(&output))?;
+        // Test paths come from the project's files: shown escaped, like everything from it.
+        print(&crate::style::escape_lines(&human(&output)))?;
     }
     if !written {
         eprintln!(

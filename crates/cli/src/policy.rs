@@ -15,7 +15,8 @@ pub(crate) fn run(global: &GlobalArgs) -> Result<ExitCode, CliError> {
     if global.json {
         print_json(&effective)?;
     } else {
-        print(&effective.to_toml())?;
+        // The policy file is the project's: whatever it holds is shown, never sent, to a terminal.
+        print(&crate::style::escape_lines(&effective.to_toml()))?;
     }
     Ok(ExitCode::SUCCESS)
 }
