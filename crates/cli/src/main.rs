@@ -37,6 +37,12 @@ use crate::error::CliError;
 const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
+    // The sandbox helper must run before anything starts a thread (see warden_sandbox::helper).
+    let mut args = std::env::args_os().skip(1);
+    if args.next().is_some_and(|a| a == warden_sandbox::HELPER_ARG) {
+        let code = warden_sandbox::helper::main(args.collect());
+        return ExitCode::from(u8::try_from(code).unwrap_or(warden_sandbox::EXIT_REFUSED as u8));
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => return usage(&err),

@@ -47,5 +47,6 @@
 
 pub use warden_policy::{
     Authorized, Decision, EffectivePolicy, EffectiveRule, InvalidPolicy, Limits, Policy,
-    PolicyError, RequestArgs, Root, Setting, Starter, ToolRequest, Verdict, reserved_env,
+    PolicyError, RequestArgs, Root, SandboxMode, SandboxNetwork, SandboxSettings, Setting, Starter,
+    ToolRequest, Verdict, reserved_env,
 };

@@ -160,6 +160,14 @@ pub enum InvalidPolicy {
         /// What is wrong with it.
         problem: String,
     },
+    /// A `[sandbox]` key is out of range.
+    #[error("`sandbox.{key}` {problem}")]
+    BadSandbox {
+        /// The key under `[sandbox]`.
+        key: &'static str,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// An `env_allow` entry is not a plain variable name or would let code or options in.
     #[error("`limits.env_allow`: `{name}` {problem}")]
     BadEnvName {

@@ -32,6 +32,8 @@ struct PolicyFile {
     limits: LimitsFile,
     #[serde(default)]
     pytest: PytestFile,
+    #[serde(default)]
+    sandbox: crate::sandbox::SandboxFile,
     #[serde(default, rename = "rule")]
     rules: Vec<RuleFile>,
     #[serde(default, rename = "example")]
@@ -129,7 +131,8 @@ pub(crate) fn parse(text: &str) -> Result<Parsed, InvalidPolicy> {
         }
     };
     let limits_set = limits_set(&file.limits);
-    let limits = limits(file.limits)?;
+    let mut limits = limits(file.limits)?;
+    limits.sandbox = crate::sandbox::settings(file.sandbox)?;
     let options_set = file.pytest.allow_options.is_some();
     let options = pytest_options(file.pytest)?;
     let mut seen: HashMap<String, usize> = HashMap::new();
@@ -393,6 +396,7 @@ fn limits(raw: LimitsFile) -> Result<Limits, InvalidPolicy> {
         retries,
         env_allow,
         python: raw.python,
+        sandbox: crate::sandbox::SandboxSettings::default(),
     })
 }
 

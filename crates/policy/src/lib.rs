@@ -59,6 +59,7 @@ mod policy;
 mod request;
 mod resolve;
 mod root;
+mod sandbox;
 mod starter;
 mod target;
 
@@ -69,4 +70,5 @@ pub use error::{InvalidPolicy, PolicyError};
 pub use policy::{Limits, Policy};
 pub use request::{RequestArgs, ToolRequest};
 pub use root::Root;
+pub use sandbox::{SandboxMode, SandboxNetwork, SandboxSettings};
 pub use starter::Starter;

@@ -42,6 +42,8 @@ pub struct Limits {
     pub env_allow: Vec<String>,
     /// The Python interpreter to run pytest with; `None` means Warden's default lookup.
     pub python: Option<String>,
+    /// How the tests are confined (`[sandbox]`).
+    pub sandbox: crate::sandbox::SandboxSettings,
 }
 
 impl Default for Limits {
@@ -54,6 +56,7 @@ impl Default for Limits {
             retries: 2,
             env_allow: Vec::new(),
             python: None,
+            sandbox: crate::sandbox::SandboxSettings::default(),
         }
     }
 }
@@ -336,11 +339,18 @@ impl Policy {
             from_builtin: builtin,
             ..rule
         }));
+        let mut limits = parsed.limits;
+        // What deny rules keep from `fs`/`write` the sandbox keeps from the tests too.
+        limits.sandbox.protected = rules
+            .iter()
+            .filter(|r| r.enabled && r.effect == Effect::Deny && r.kinds.contains(&Kind::FsWrite))
+            .flat_map(|r| r.scopes.iter().map(|s| s.components.join("/")))
+            .collect();
         let policy = Policy {
             inner: Arc::new(Inner {
                 origin: origin.to_owned(),
                 extends_builtin: parsed.extends_builtin,
-                limits: parsed.limits,
+                limits,
                 limits_set: parsed.limits_set,
                 options,
                 options_set: parsed.options_set,

@@ -1,0 +1,236 @@
+//! The helper mode: `warden __sandbox-exec CONFIG -- COMMAND...`.
+//!
+//! It runs as a fresh, single-threaded process (the caller dispatches to [`main`] before it
+//! starts any runtime), because `unshare(CLONE_NEWUSER)` refuses threaded callers. Two stages:
+//!
+//! 1. **Outside** (the process Warden spawned): new user, mount, PID and (unless the network is
+//!    `host`) network namespaces in one `unshare`; identity uid/gid maps, so files keep their
+//!    owners; mounts made private, Warden's state and the policy bound read-only, a private
+//!    `/dev/shm`; `lo` up. Then it starts stage 2 (itself again, as PID 1 of the new PID
+//!    namespace) and waits for it.
+//! 2. **Init** (PID 1 inside): a parent-death signal (so killing stage 1 kills the namespace), a
+//!    fresh `/proc` that shows only the run, rlimits, Landlock (file system, signal and
+//!    abstract-socket scopes); it writes the [`Status`] and starts the command, reaping every
+//!    orphan until the command exits. When PID 1 exits the kernel kills everything left in the
+//!    namespace: a child that called `setsid`, re-forks, or scrubbed its environment included.
+//!
+//! The command's exit code passes through both stages; death by signal `S` becomes exit code
+//! `128 + S` in stage 2 and is re-raised as `S` by stage 1.
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::Write as _;
+use std::path::Path;
+use std::process::Command;
+
+use nix::sys::signal::Signal;
+
+use crate::config::{Config, Mode, Network, Status};
+use crate::{landlock_rules, limits, mounts, netlink};
+
+/// The hidden subcommand of the `warden` binary that runs this helper.
+pub const HELPER_ARG: &str = "__sandbox-exec";
+
+/// The helper's exit code when it refused to run the command (or could not start it); the
+/// status file says why.
+pub const EXIT_REFUSED: i32 = 125;
+
+const INIT_FLAG: &str = "--init";
+
+/// Runs the helper on the arguments after [`HELPER_ARG`]; returns the exit code. Call it first
+/// thing in `main`, before any thread exists.
+pub fn main(args: Vec<OsString>) -> i32 {
+    let (init, rest) = match args.first() {
+        Some(flag) if flag == INIT_FLAG => (true, &args[1..]),
+        _ => (false, &args[..]),
+    };
+    let Some(sep) = rest.iter().position(|a| a == "--") else {
+        eprintln!("warden-sandbox: usage: {HELPER_ARG} CONFIG -- COMMAND...");
+        return EXIT_REFUSED;
+    };
+    let (head, command) = (&rest[..sep], &rest[sep + 1..]);
+    if command.is_empty() || head.is_empty() {
+        eprintln!("warden-sandbox: usage: {HELPER_ARG} CONFIG -- COMMAND...");
+        return EXIT_REFUSED;
+    }
+    let config: Config = match head[0].to_str().map(serde_json::from_str) {
+        Some(Ok(config)) => config,
+        _ => {
+            eprintln!("warden-sandbox: the configuration is not valid JSON");
+            return EXIT_REFUSED;
+        }
+    };
+    if init {
+        let status: Status = match head
+            .get(1)
+            .and_then(|s| s.to_str())
+            .map(serde_json::from_str)
+        {
+            Some(Ok(status)) => status,
+            _ => {
+                eprintln!("warden-sandbox: the stage-1 status is missing");
+                return EXIT_REFUSED;
+            }
+        };
+        stage_init(&config, status, command)
+    } else {
+        stage_outside(&config, command)
+    }
+}
+
+fn stage_outside(config: &Config, command: &[OsString]) -> i32 {
+    let mut status = Status::new(config);
+    let namespaced = mounts::enter_namespaces(config, &mut status);
+    if namespaced.mount {
+        mounts::prepare(config, &mut status);
+    }
+    match config.network {
+        Network::Loopback if namespaced.net => {
+            if let Err(e) = netlink::loopback_up() {
+                status.missing.push(format!(
+                    "loopback in the private network: cannot bring lo up: {e}"
+                ));
+            }
+        }
+        Network::None | Network::Loopback if !namespaced.net => {
+            status
+                .missing
+                .push("a private network namespace (the run has the host's network)".into());
+        }
+        _ => {}
+    }
+    if config.mode == Mode::Required && !status.missing.is_empty() {
+        return refuse(config, status);
+    }
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(e) => {
+            status.refused = Some(format!("cannot find the warden binary again: {e}"));
+            return write_refusal(config, &status);
+        }
+    };
+    let Ok(status_json) = serde_json::to_string(&status) else {
+        return EXIT_REFUSED;
+    };
+    let Ok(config_json) = serde_json::to_string(config) else {
+        return EXIT_REFUSED;
+    };
+    let spawned = Command::new(exe)
+        .arg(HELPER_ARG)
+        .arg(INIT_FLAG)
+        .arg(config_json)
+        .arg(status_json)
+        .arg("--")
+        .args(command)
+        .spawn();
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(e) => {
+            status.refused = Some(format!("cannot start the sandbox's init: {e}"));
+            return write_refusal(config, &status);
+        }
+    };
+    match child.wait() {
+        Ok(exit) => match exit.code() {
+            Some(code) if code > 128 => {
+                if let Ok(signal) = Signal::try_from(code - 128) {
+                    // Die the way the command died, so Warden sees the signal.
+                    let _ = nix::sys::signal::raise(signal);
+                }
+                code
+            }
+            Some(code) => code,
+            None => 128 + std::os::unix::process::ExitStatusExt::signal(&exit).unwrap_or(0),
+        },
+        Err(_) => EXIT_REFUSED,
+    }
+}
+
+fn stage_init(config: &Config, mut status: Status, command: &[OsString]) -> i32 {
+    // If stage 1 dies (Warden killed it at the deadline), so does this namespace.
+    let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+    if status.namespaces.iter().any(|n| n == "pid")
+        && status.namespaces.iter().any(|n| n == "mount")
+    {
+        mounts::private_proc(&mut status);
+    }
+    limits::apply(&config.limits, &mut status);
+    // Opened before Landlock, which would refuse it afterwards: the command cannot write it.
+    let mut status_file = match File::create(&config.status_file) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!(
+                "warden-sandbox: cannot write the status file {}: {e}",
+                config.status_file.display()
+            );
+            return EXIT_REFUSED;
+        }
+    };
+    landlock_rules::restrict(config, &mut status);
+    if config.mode == Mode::Required && !status.missing.is_empty() {
+        status.refused = Some(status.missing.join("; "));
+    }
+    status.enforced = status.missing.is_empty() && status.refused.is_none();
+    let written = serde_json::to_vec(&status)
+        .ok()
+        .map(|json| status_file.write_all(&json).is_ok())
+        .unwrap_or(false);
+    drop(status_file);
+    if !written || status.refused.is_some() {
+        if let Some(reason) = &status.refused {
+            eprintln!("warden-sandbox: refused: {reason}");
+        }
+        return EXIT_REFUSED;
+    }
+    run_as_init(config, command)
+}
+
+/// Starts the command and reaps every process that ends up parented to PID 1 until the command
+/// itself exits.
+fn run_as_init(config: &Config, command: &[OsString]) -> i32 {
+    use nix::sys::wait::{WaitStatus, waitpid};
+    let child = match Command::new(&command[0])
+        .args(&command[1..])
+        .current_dir(&config.root)
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(e) => {
+            eprintln!(
+                "warden-sandbox: cannot start {}: {e}",
+                Path::new(&command[0]).display()
+            );
+            // What `sh` reports for a command not found, so Warden's message stays the same.
+            return if e.kind() == std::io::ErrorKind::NotFound {
+                127
+            } else {
+                126
+            };
+        }
+    };
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    loop {
+        match waitpid(None, None) {
+            Ok(WaitStatus::Exited(p, code)) if p == pid => return code,
+            Ok(WaitStatus::Signaled(p, signal, _)) if p == pid => return 128 + signal as i32,
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(_) => return EXIT_REFUSED,
+        }
+    }
+}
+
+fn refuse(config: &Config, mut status: Status) -> i32 {
+    status.refused = Some(status.missing.join("; "));
+    write_refusal(config, &status)
+}
+
+fn write_refusal(config: &Config, status: &Status) -> i32 {
+    if let Ok(json) = serde_json::to_vec(status) {
+        let _ = std::fs::write(&config.status_file, json);
+    }
+    if let Some(reason) = &status.refused {
+        eprintln!("warden-sandbox: refused: {reason}");
+    }
+    EXIT_REFUSED
+}
