@@ -201,19 +201,19 @@ fn build_warden(root: &Utf8Path) -> Result<Utf8PathBuf, BenchError> {
 
 /// The machine the figures come from.
 #[derive(Debug, Clone, PartialEq)]
-struct Machine {
-    cpu: String,
-    cores: usize,
-    kernel: String,
-    rustc: String,
-    python: String,
-    pytest: String,
-    load_start: String,
-    load_end: String,
+pub(crate) struct Machine {
+    pub(crate) cpu: String,
+    pub(crate) cores: usize,
+    pub(crate) kernel: String,
+    pub(crate) rustc: String,
+    pub(crate) python: String,
+    pub(crate) pytest: String,
+    pub(crate) load_start: String,
+    pub(crate) load_end: String,
 }
 
 impl Machine {
-    fn probe(python: &Utf8Path) -> Machine {
+    pub(crate) fn probe(python: &Utf8Path) -> Machine {
         let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         let field = |name: &str| {
             cpuinfo.lines().find_map(|line| {
@@ -251,7 +251,7 @@ impl Machine {
         }
     }
 
-    fn finish(mut self) -> Machine {
+    pub(crate) fn finish(mut self) -> Machine {
         self.load_end = load_average();
         self
     }
@@ -952,7 +952,7 @@ fn parser_bench(
 }
 
 /// The median of `values` (the mean of the middle two for an even count).
-fn median(values: &[f64]) -> f64 {
+pub(crate) fn median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     match sorted.len() {
@@ -962,7 +962,7 @@ fn median(values: &[f64]) -> f64 {
     }
 }
 
-fn spread(values: &[f64]) -> (f64, f64) {
+pub(crate) fn spread(values: &[f64]) -> (f64, f64) {
     let low = values.iter().copied().fold(f64::INFINITY, f64::min);
     let high = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     (low, high)
@@ -973,7 +973,7 @@ fn seconds(durations: &[Duration]) -> Vec<f64> {
 }
 
 /// `1.23 s` or `456 ms`.
-fn time(secs: f64) -> String {
+pub(crate) fn time(secs: f64) -> String {
     if secs >= 1.0 {
         format!("{secs:.2} s")
     } else {
@@ -982,7 +982,7 @@ fn time(secs: f64) -> String {
 }
 
 /// A median with its spread: `6.61 s [6.52–6.80]`.
-fn time_with_spread(values: &[f64]) -> String {
+pub(crate) fn time_with_spread(values: &[f64]) -> String {
     let (low, high) = spread(values);
     format!("{} [{}–{}]", time(median(values)), time(low), time(high))
 }

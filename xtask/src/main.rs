@@ -5,11 +5,14 @@
 //! - `cargo xtask boundary`: the governance boundary audit.
 //! - `cargo xtask demo`: Warden on the bundled example project, doubling as a smoke test.
 //! - `cargo xtask bench`: Warden side by side with bare pytest and a naive runner, as a table.
+//! - `cargo xtask suites`: real projects' suites (PyPI sdists) under bare pytest and Warden:
+//!   identical counts, a stable fingerprint, and the time compared.
 
 mod bench;
 mod boundary;
 mod demo;
 mod process;
+mod suites;
 mod test;
 mod venv;
 
@@ -37,6 +40,9 @@ enum Chore {
     Demo,
     /// Benchmark Warden against bare pytest and a naive runner; writes target/bench/results.md.
     Bench(bench::BenchArgs),
+    /// Real projects' test suites (PyPI sdists) under bare pytest and under Warden: counts,
+    /// fingerprints and times compared; writes target/suites/results.md. Needs PyPI once.
+    Suites(suites::SuitesArgs),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +55,8 @@ enum XtaskError {
     Demo(#[from] demo::DemoError),
     #[error(transparent)]
     Bench(#[from] bench::BenchError),
+    #[error(transparent)]
+    Suites(#[from] suites::SuitesError),
 }
 
 /// The workspace root: xtask's own manifest sits one level below it.
@@ -65,6 +73,7 @@ fn main() -> ExitCode {
         Chore::Test => test::run(root).map_err(Into::into),
         Chore::Demo => demo::run(root).map_err(Into::into),
         Chore::Bench(args) => bench::run(root, &args).map_err(Into::into),
+        Chore::Suites(args) => suites::run(root, &args).map_err(Into::into),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

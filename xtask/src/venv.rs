@@ -12,7 +12,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use crate::process::{Unsuccessful, describe, succeed};
 
 /// The interpreter used to create the virtualenv.
-const BASE_PYTHON: &str = "python3";
+pub(crate) const BASE_PYTHON: &str = "python3";
 /// pytest 9 needs Python 3.10.
 const MIN_PYTHON: (u32, u32) = (3, 10);
 
@@ -103,7 +103,7 @@ fn ensure_at(
 
 /// The venv's interpreter. Not canonicalised: the venv's `python` is a symlink to the base
 /// interpreter, and only the link's own path makes Python use the venv.
-fn python_in(dir: &Utf8Path) -> Utf8PathBuf {
+pub(crate) fn python_in(dir: &Utf8Path) -> Utf8PathBuf {
     if cfg!(windows) {
         dir.join("Scripts").join("python.exe")
     } else {
@@ -112,7 +112,7 @@ fn python_in(dir: &Utf8Path) -> Utf8PathBuf {
 }
 
 /// The pytest version pinned in a requirements file, after checking every line is an exact pin.
-fn pinned_pytest(path: &Utf8Path, text: &str) -> Result<String, VenvError> {
+pub(crate) fn pinned_pytest(path: &Utf8Path, text: &str) -> Result<String, VenvError> {
     let mut pytest = None;
     for (index, raw) in text.lines().enumerate() {
         let line = raw.split('#').next().unwrap_or_default().trim();
@@ -171,7 +171,7 @@ fn runs(command: &mut Command) -> bool {
         .is_ok_and(|status| status.success())
 }
 
-fn create(dir: &Utf8Path, base_python: &str) -> Result<(), VenvError> {
+pub(crate) fn create(dir: &Utf8Path, base_python: &str) -> Result<(), VenvError> {
     let version = Command::new(base_python)
         .args(["-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
         .stdin(Stdio::null())

@@ -1,0 +1,117 @@
+//! The yardstick's Markdown table.
+
+use std::fmt::Write as _;
+
+use super::{Outcome, SuitesArgs};
+use crate::bench::{Machine, median, time, time_with_spread};
+
+/// Warden's time may be at most this multiple of bare pytest's.
+pub(crate) const TARGET_RATIO: f64 = 1.03;
+
+/// The whole report: the machine, the table, and how each project was run.
+pub(crate) fn markdown(machine: &Machine, outcomes: &[Outcome], args: &SuitesArgs) -> String {
+    let m = machine;
+    let mut out = String::new();
+    let rounds = if args.quick {
+        "one cold run of each (`--quick`: counts only, times not judged)".to_owned()
+    } else {
+        format!(
+            "one warm-up run of each, then {} alternating rounds (medians, spread in brackets)",
+            args.rounds
+        )
+    };
+    let _ = writeln!(
+        out,
+        "Machine: {}, {} cores, Linux {}; Python {}, pytest {}. Load average (1, 5, 15 min) {} \
+         at the start and {} at the end. Runs: {rounds}.\n",
+        m.cpu, m.cores, m.kernel, m.python, m.pytest, m.load_start, m.load_end
+    );
+    out.push_str(
+        "| Project (sdist) | Bare pytest | Bare pytest's counts | Warden's counts | Counts | \
+         Fingerprint | Bare pytest time | Warden time | Warden / bare | ≤ × 1.03 |\n",
+    );
+    out.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
+    for outcome in outcomes {
+        row(&mut out, outcome, args.quick);
+    }
+    out.push_str(
+        "\nEach project is its PyPI source distribution, unchanged, unpacked twice (one copy per \
+         contender), with its test dependencies pinned in `xtask/suites-requirements.txt`. Bare \
+         pytest is the project's documented command run from the unpacked root in the \
+         activated virtualenv; Warden is `warden verify TARGET --retries 0 -- ARGS` with the \
+         same arguments (bare pytest does not rerun failures, so Warden does not either), \
+         under the policy `warden init` writes. Warden's counts are compared as pytest counts \
+         them: pytest adds failed, skipped and xfailed subtests to `failed`, `skipped` and \
+         `xfailed`, Warden keeps them apart as `subtests_*`; `deselected` is shown, not \
+         compared. Fingerprint: every Warden run of the unchanged tree must report the same \
+         one. Reproduce with `cargo xtask suites` (`--quick` for the counts alone).\n\n",
+    );
+    for outcome in outcomes {
+        let p = &outcome.project;
+        let _ = writeln!(out, "- {}: {}.", p.label(), p.source);
+    }
+    out
+}
+
+fn row(out: &mut String, outcome: &Outcome, quick: bool) {
+    let p = &outcome.project;
+    let (Some(bare), Some(warden)) = (outcome.bare.first(), outcome.warden.first()) else {
+        return;
+    };
+    let counts_ok = bare.counts.differences(&warden.counts).is_empty()
+        && !outcome
+            .problems
+            .iter()
+            .any(|problem| problem.contains("counts"));
+    let fingerprint_ok = !outcome
+        .problems
+        .iter()
+        .any(|problem| problem.contains("fingerprint"));
+    let runs = outcome.warden.len() + usize::from(outcome.narrow_fingerprint.is_some());
+    let timed = outcome.timed_from.min(outcome.bare.len());
+    let bare_secs: Vec<f64> = outcome.bare[timed..]
+        .iter()
+        .map(|r| r.elapsed.as_secs_f64())
+        .collect();
+    let warden_secs: Vec<f64> = outcome.warden[timed..]
+        .iter()
+        .map(|r| r.elapsed.as_secs_f64())
+        .collect();
+    // Paired by round, so that a slow moment weighs on both sides of one comparison.
+    let ratios: Vec<f64> = bare_secs
+        .iter()
+        .zip(&warden_secs)
+        .map(|(b, w)| w / b)
+        .collect();
+    let ratio = median(&ratios);
+    let met = if quick {
+        "—".to_owned()
+    } else if ratio <= TARGET_RATIO {
+        "yes".to_owned()
+    } else {
+        "**no**".to_owned()
+    };
+    let shown = |secs: &[f64]| {
+        if secs.len() == 1 {
+            time(secs[0])
+        } else {
+            time_with_spread(secs)
+        }
+    };
+    let _ = writeln!(
+        out,
+        "| {} | `{}` | {} | {} | {} | {} | {} | {} | × {ratio:.3} | {met} |",
+        p.label(),
+        p.command(),
+        bare.counts,
+        warden.counts,
+        if counts_ok { "identical" } else { "**differ**" },
+        if fingerprint_ok {
+            format!("stable ({runs} runs)")
+        } else {
+            "**unstable**".to_owned()
+        },
+        shown(&bare_secs),
+        shown(&warden_secs),
+    );
+}
