@@ -629,6 +629,7 @@ mod tests {
             outcome: TestOutcome::Passed,
             message: None,
             duration_ms: Some(1),
+            subtests: Vec::new(),
         }];
         let counts = TestCounts::of(&tests);
         let ran = !matches!(status, RunStatus::Denied);

@@ -26,12 +26,14 @@ fn report(target: &str) -> VerifyReport {
             outcome: TestOutcome::Passed,
             message: None,
             duration_ms: Some(2),
+            subtests: Vec::new(),
         },
         TestResult {
             nodeid: format!("{target}/test_a.py::test_bad"),
             outcome: TestOutcome::Failed,
             message: Some("assert 1 == 2".into()),
             duration_ms: Some(3),
+            subtests: Vec::new(),
         },
     ];
     let counts = TestCounts::of(&tests);

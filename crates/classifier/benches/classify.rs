@@ -37,6 +37,7 @@ fn observation() -> Observation {
         outcome: TestOutcome::Failed,
         message: Some("assert 41 == 42".to_owned()),
         duration_ms: Some(3),
+        subtests: Vec::new(),
     };
     Observation {
         exit_code: Some(1),

@@ -21,6 +21,7 @@
 //!     outcome: TestOutcome::Failed,
 //!     message: Some("assert 41 == 42".into()),
 //!     duration_ms: Some(3),
+//!     subtests: Vec::new(),
 //! };
 //! let now = Observation {
 //!     exit_code: Some(1),

@@ -169,6 +169,7 @@ impl Observation {
                 outcome: TestOutcome::Passed,
                 message: None,
                 duration_ms: None,
+                subtests: Vec::new(),
             })
             .collect();
         Observation {

@@ -18,6 +18,7 @@ fn result(nodeid: &str, outcome: TestOutcome, message: Option<&str>) -> TestResu
         outcome,
         message: message.map(Into::into),
         duration_ms: Some(1),
+        subtests: Vec::new(),
     }
 }
 

@@ -43,6 +43,7 @@ fn test_result() -> impl Strategy<Value = TestResult> {
             outcome,
             message,
             duration_ms,
+            subtests: Vec::new(),
         },
     )
 }

@@ -358,6 +358,7 @@ mod tests {
                 outcome: TestOutcome::Failed,
                 message: Some("assert 1 == 2\nmore".into()),
                 duration_ms: Some(3),
+                subtests: Vec::new(),
             }],
             timed_out_test: None,
             flaky_tests: vec!["runtime/tests/test_a.py::test_c".into()],

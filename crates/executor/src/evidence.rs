@@ -281,18 +281,21 @@ mod tests {
                 outcome: TestOutcome::Failed,
                 message: Some("boom".into()),
                 duration_ms: Some(1),
+                subtests: Vec::new(),
             },
             TestResult {
                 nodeid: "t/test_b.py".into(),
                 outcome: TestOutcome::Error,
                 message: None,
                 duration_ms: None,
+                subtests: Vec::new(),
             },
             TestResult {
                 nodeid: "t/test_a.py::test_y".into(),
                 outcome: TestOutcome::Passed,
                 message: None,
                 duration_ms: None,
+                subtests: Vec::new(),
             },
         ];
         assert_eq!(ev.failed_tests(), ["t/test_a.py::test_x"]);

@@ -36,10 +36,17 @@ pub(crate) struct JunitCase {
     pub(crate) outcome: TestOutcome,
     pub(crate) message: Option<String>,
     pub(crate) duration_ms: Option<u64>,
+    /// The message of every `<failure>`, in order (at most [`MAX_FAILURE_MESSAGES`]): a test
+    /// with failing subtests has one per failing subtest, in the order pytest reported them,
+    /// then (for pytest's `subtests` fixture) its own.
+    pub(crate) failure_messages: Vec<String>,
     /// For a collection error (a case with an empty classname and an `<error>` whose message
     /// is `collection failure`): the exception message and whether it is a syntax error.
     pub(crate) collection_error: Option<(Option<String>, bool)>,
 }
+
+/// Most `<failure>` messages kept per case.
+pub(crate) const MAX_FAILURE_MESSAGES: usize = warden_taxonomy::MAX_SUBTESTS_KEPT + 1;
 
 /// The test cases of a report, and whether it was read to its end.
 #[derive(Debug, Default)]
@@ -199,6 +206,7 @@ fn start_case(e: &BytesStart<'_>) -> JunitCase {
         outcome: TestOutcome::Passed,
         message: None,
         duration_ms: None,
+        failure_messages: Vec::new(),
         collection_error: None,
     };
     for (key, value) in attributes(e) {
@@ -237,6 +245,10 @@ fn apply_child(case: &mut JunitCase, e: &BytesStart<'_>) -> bool {
         },
         _ => return false,
     };
+    if outcome == TestOutcome::Failed && case.failure_messages.len() < MAX_FAILURE_MESSAGES {
+        case.failure_messages
+            .push(message.as_deref().map(truncate).unwrap_or_default());
+    }
     if severity(outcome) >= severity(case.outcome) {
         case.outcome = outcome;
         case.message = message.as_deref().map(truncate);

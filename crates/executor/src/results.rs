@@ -12,11 +12,11 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use camino::Utf8Path;
-use warden_taxonomy::{TestCounts, TestOutcome, TestResult};
+use warden_taxonomy::{MAX_SUBTESTS_KEPT, SubtestResult, TestCounts, TestOutcome, TestResult};
 
 use crate::evidence::{CollectionError, ResultsSource, RunOutcome};
 use crate::junit::JunitReport;
-use crate::lines::{LineParser, MAX_RECORD_BYTES, RECORD_OVERHEAD_BYTES, StderrScanner};
+use crate::lines::{LineParser, MAX_RECORD_BYTES, RECORD_OVERHEAD_BYTES, StderrScanner, truncate};
 use crate::nodeid::NodeIdResolver;
 
 /// Per-test findings of one run.
@@ -56,11 +56,19 @@ pub(crate) fn merge(
         Some(report) if report.complete => Report::Complete,
         Some(_) => Report::Incomplete,
     };
+    let mut failure_messages = HashMap::new();
     let (mut tests, mut tests_omitted, source) = match junit {
         Some(report) if !report.cases.is_empty() || report.complete => {
             let complete = report.complete;
             let omitted = report.omitted;
-            let mut tests = from_junit(report, stream, root, deadline, &mut collection_errors);
+            let mut tests = from_junit(
+                report,
+                stream,
+                root,
+                deadline,
+                &mut collection_errors,
+                &mut failure_messages,
+            );
             if !complete {
                 tracing::warn!("JUnit report incomplete; completing it from the output stream");
                 let known: HashMap<String, ()> =
@@ -83,6 +91,8 @@ pub(crate) fn merge(
         _ => (Vec::new(), 0, ResultsSource::None),
     };
     tests_omitted = tests_omitted.max(stream.tests_omitted());
+    // Before the byte bound, which counts the subtests kept too.
+    apply_subtests(&mut tests, stream, &failure_messages);
     tests_omitted += keep_within_bytes(&mut tests);
     // Collection-error entries carry the collection error's message.
     for test in &mut tests {
@@ -96,7 +106,13 @@ pub(crate) fn merge(
     }
     collection_errors.extend(stderr.conftest_errors().iter().cloned());
 
-    let counted = TestCounts::of(&tests);
+    let subtests = stream.subtests();
+    let mut counted = TestCounts::of(&tests);
+    // As pytest counts them (see [`TestCounts`]): subtests that did not pass beside the tests.
+    counted.failed += subtests.failed;
+    counted.skipped += subtests.skipped;
+    counted.xfailed += subtests.xfailed;
+    counted.subtests_passed = subtests.passed;
     let counts = match stream.summary() {
         Some(summary) => {
             if summary != counted && tests_omitted == 0 {
@@ -109,6 +125,12 @@ pub(crate) fn merge(
             summary
         }
         None => counted,
+    };
+    let counts = TestCounts {
+        subtests_failed: subtests.failed,
+        subtests_skipped: subtests.skipped,
+        subtests_xfailed: subtests.xfailed,
+        ..counts
     };
     // Keep tests sorted as they appeared; nothing else to do.
     tests.shrink_to_fit();
@@ -130,8 +152,17 @@ fn keep_within_bytes(tests: &mut Vec<TestResult>) -> u64 {
     let fits = tests
         .iter()
         .position(|t| {
-            kept +=
-                t.nodeid.len() + t.message.as_ref().map_or(0, String::len) + RECORD_OVERHEAD_BYTES;
+            kept += t.nodeid.len()
+                + t.message.as_ref().map_or(0, String::len)
+                + RECORD_OVERHEAD_BYTES
+                + t.subtests
+                    .iter()
+                    .map(|s| {
+                        s.description.len()
+                            + s.message.as_ref().map_or(0, String::len)
+                            + RECORD_OVERHEAD_BYTES
+                    })
+                    .sum::<usize>();
             kept > MAX_RECORD_BYTES
         })
         .unwrap_or(tests.len());
@@ -140,12 +171,95 @@ fn keep_within_bytes(tests: &mut Vec<TestResult>) -> u64 {
     cut as u64
 }
 
+/// Gives each test the subtests the stream reported for it (pytest 9's `subtests` fixture,
+/// `unittest`'s `subTest`), with the full messages of the JUnit report's `<failure>`s
+/// (`failure_messages`, by node id; the short summary's are cut to the terminal's width).
+///
+/// A failing subtest fails its test (pytest 9.2 reports a `unittest` test whose `subTest`s
+/// failed as passed), and a test whose own message says nothing more gets its first failing
+/// subtest's description and message. A test that passed with skipped or xfailed subtests
+/// passed: JUnit has one outcome per test case and writes the subtest's skip.
+fn apply_subtests(
+    tests: &mut [TestResult],
+    stream: &LineParser,
+    failure_messages: &HashMap<String, Vec<String>>,
+) {
+    let tally = stream.subtests();
+    let results = stream.subtest_results();
+    if results.is_empty() && tally.skipped + tally.xfailed == 0 {
+        return;
+    }
+    let mut by_test: HashMap<&str, Vec<&SubtestResult>> = HashMap::new();
+    for (nodeid, result) in results {
+        by_test.entry(nodeid.as_str()).or_default().push(result);
+    }
+    let streamed: HashMap<&str, TestOutcome> = stream
+        .tests()
+        .iter()
+        .map(|t| (t.nodeid.as_str(), t.outcome))
+        .collect();
+    for test in tests.iter_mut() {
+        let subtests = by_test.get(test.nodeid.as_str());
+        let messages = failure_messages
+            .get(&test.nodeid)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let mut failed = 0;
+        for sub in subtests.into_iter().flatten() {
+            let mut sub = (*sub).clone();
+            if sub.outcome == TestOutcome::Failed {
+                // The report's `<failure>`s come in the order pytest reported the subtests.
+                if let Some(full) = messages.get(failed).filter(|m| !m.is_empty()) {
+                    sub.message = Some(full.clone());
+                }
+                failed += 1;
+            }
+            if test.subtests.len() < MAX_SUBTESTS_KEPT {
+                test.subtests.push(sub);
+            }
+        }
+        if failed > 0 {
+            if !test.outcome.is_failure() {
+                test.outcome = TestOutcome::Failed;
+            }
+            // The test's own message is pytest's "contains 1 failed subtest", one of the
+            // subtests' (no failure of its own), or none: the first subtest's says more.
+            let own_failure = messages.len() > failed
+                && !test
+                    .message
+                    .as_deref()
+                    .is_some_and(|m| m.starts_with("contains ") && m.contains(" failed subtest"));
+            if !own_failure
+                && let Some(first) = test
+                    .subtests
+                    .iter()
+                    .find(|s| s.outcome == TestOutcome::Failed)
+            {
+                let mut message = match &first.message {
+                    Some(m) => format!("{}: {m}", first.description),
+                    None => first.description.clone(),
+                };
+                if failed > 1 {
+                    message.push_str(&format!(" (and {} more failing subtests)", failed - 1));
+                }
+                test.message = Some(truncate(&message));
+            }
+        } else if matches!(test.outcome, TestOutcome::Skipped | TestOutcome::Xfailed)
+            && streamed.get(test.nodeid.as_str()) == Some(&TestOutcome::Passed)
+        {
+            test.outcome = TestOutcome::Passed;
+            test.message = None;
+        }
+    }
+}
+
 fn from_junit(
     report: JunitReport,
     stream: &LineParser,
     root: &Utf8Path,
     deadline: Instant,
     collection_errors: &mut Vec<CollectionError>,
+    failure_messages: &mut HashMap<String, Vec<String>>,
 ) -> Vec<TestResult> {
     let resolver =
         NodeIdResolver::new(stream.tests().iter().map(|t| t.nodeid.as_str()), root).until(deadline);
@@ -171,11 +285,15 @@ fn from_junit(
                 conftest: false,
             });
         }
+        if !case.failure_messages.is_empty() {
+            failure_messages.insert(nodeid.clone(), case.failure_messages);
+        }
         let mut result = TestResult {
             nodeid,
             outcome: case.outcome,
             message: case.message,
             duration_ms: case.duration_ms,
+            subtests: Vec::new(),
         };
         if let Some(seen) = streamed.get(result.nodeid.as_str()) {
             // JUnit has no word for a non-strict XPASS: it writes a pass.

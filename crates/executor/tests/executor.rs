@@ -45,6 +45,7 @@ fn counts(
         skipped,
         xfailed,
         xpassed,
+        ..TestCounts::default()
     }
 }
 

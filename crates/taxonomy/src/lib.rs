@@ -224,6 +224,20 @@ pub struct TestCounts {
     pub xfailed: u64,
     /// Tests that passed unexpectedly.
     pub xpassed: u64,
+    /// Subtests that passed (pytest's `subtests` fixture, `unittest`'s `subTest`): pytest's
+    /// `N subtests passed`, which it counts apart from `passed`. *(extension)*
+    #[serde(default)]
+    pub subtests_passed: u64,
+    /// Of `failed`, how many are failing subtests: pytest counts each failing subtest in
+    /// `failed`, beside the test it belongs to (which fails too). *(extension)*
+    #[serde(default)]
+    pub subtests_failed: u64,
+    /// Of `skipped`, how many are skipped subtests. *(extension)*
+    #[serde(default)]
+    pub subtests_skipped: u64,
+    /// Of `xfailed`, how many are subtests that failed as expected. *(extension)*
+    #[serde(default)]
+    pub subtests_xfailed: u64,
 }
 
 impl TestCounts {
@@ -288,6 +302,27 @@ pub struct TestResult {
     pub message: Option<String>,
     /// How long the test took, when known.
     pub duration_ms: Option<u64>,
+    /// The subtests of this test that did not pass (failed, skipped or xfailed), in the order
+    /// pytest reported them, at most [`MAX_SUBTESTS_KEPT`]; left out of the JSON when there
+    /// are none. A failing subtest fails its test. *(extension)*
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subtests: Vec<SubtestResult>,
+}
+
+/// Most subtests kept per test in [`TestResult::subtests`] (the counts count them all).
+pub const MAX_SUBTESTS_KEPT: usize = 20;
+
+/// A subtest that did not pass: pytest's `subtests.test(msg, **params)` or `unittest`'s
+/// `self.subTest(msg, **params)`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubtestResult {
+    /// The subtest as pytest describes it: `[msg]`, then the parameters, `(i=1, name='x')`.
+    pub description: String,
+    /// `failed`, `skipped` or `xfailed`.
+    pub outcome: TestOutcome,
+    /// The failure, skip or xfail message, if any (kept short).
+    pub message: Option<String>,
 }
 
 /// One output stream of a run, captured within a fixed bound.
@@ -502,6 +537,37 @@ mod tests {
     }
 
     #[test]
+    fn documents_from_before_subtests_still_read_and_tests_without_them_omit_the_key() {
+        let counts: TestCounts = serde_json::from_str(
+            r#"{"passed": 1, "failed": 0, "errors": 0, "skipped": 0, "xfailed": 0, "xpassed": 0}"#,
+        )
+        .unwrap();
+        assert_eq!((counts.passed, counts.subtests_passed), (1, 0));
+        let test: TestResult = serde_json::from_str(
+            r#"{"nodeid": "t.py::a", "outcome": "passed", "message": null, "duration_ms": 1}"#,
+        )
+        .unwrap();
+        assert!(test.subtests.is_empty());
+        let json = serde_json::to_value(&test).unwrap();
+        assert!(json.get("subtests").is_none(), "{json}");
+        let failing = TestResult {
+            subtests: vec![SubtestResult {
+                description: "[msg] (i=1)".into(),
+                outcome: TestOutcome::Failed,
+                message: Some("assert 1 == 2".into()),
+            }],
+            ..test
+        };
+        let json = serde_json::to_value(&failing).unwrap();
+        assert_eq!(
+            json["subtests"],
+            serde_json::json!([{"description": "[msg] (i=1)", "outcome": "failed", "message": "assert 1 == 2"}])
+        );
+        let back: TestResult = serde_json::from_value(json).unwrap();
+        assert_eq!(back, failing);
+    }
+
+    #[test]
     fn counts_serialise_with_every_key() {
         let counts = TestCounts {
             passed: 3,
@@ -518,7 +584,16 @@ mod tests {
         assert_eq!(
             keys,
             [
-                "errors", "failed", "passed", "skipped", "xfailed", "xpassed"
+                "errors",
+                "failed",
+                "passed",
+                "skipped",
+                "subtests_failed",
+                "subtests_passed",
+                "subtests_skipped",
+                "subtests_xfailed",
+                "xfailed",
+                "xpassed"
             ]
         );
         assert_eq!(counts.failures(), 1);
@@ -541,6 +616,7 @@ mod tests {
                 outcome,
                 message,
                 duration_ms,
+                subtests: Vec::new(),
             })
     }
 

@@ -10,8 +10,8 @@ use std::fmt;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Counts(pub(crate) BTreeMap<String, u64>);
 
-/// Outcomes in the order pytest prints them, then the subtests' and anything else.
-const ORDER: [&str; 10] = [
+/// Outcomes in the order pytest prints them, then the passing subtests.
+const ORDER: [&str; 8] = [
     "failed",
     "passed",
     "skipped",
@@ -20,8 +20,13 @@ const ORDER: [&str; 10] = [
     "xpassed",
     "errors",
     "subtests_passed",
-    "subtests_failed",
-    "subtests_skipped",
+];
+
+/// Warden's breakdowns: how many of an outcome's count are subtests.
+const BREAKDOWNS: [(&str, &str); 3] = [
+    ("failed", "subtests_failed"),
+    ("skipped", "subtests_skipped"),
+    ("xfailed", "subtests_xfailed"),
 ];
 
 /// The outcomes compared: every outcome pytest counts on its final line, except
@@ -41,34 +46,11 @@ impl Counts {
         self.0.get(name).copied().unwrap_or(0)
     }
 
-    /// Warden's counts as pytest's final line counts the same run. Warden counts tests in
-    /// `passed`, `failed`, ... (a test with a failing subtest is failed) and subtest reports
-    /// apart (`subtests_failed`, ...); pytest puts a failing, skipped or xfailed subtest
-    /// report into `failed`, `skipped` or `xfailed` beside the tests, and only passing ones
-    /// into `subtests passed`. (One case this cannot undo: pytest 9.2 reports a `unittest`
-    /// test whose `subTest`s failed as passed, Warden as failed; none of the yardstick's
-    /// projects has a failing subtest.)
-    pub(crate) fn as_pytest_counts(&self) -> Counts {
-        let mut out = BTreeMap::new();
-        for key in COMPARED {
-            let sub = match key {
-                "failed" => self.get("subtests_failed"),
-                "skipped" => self.get("subtests_skipped"),
-                "xfailed" => self.get("subtests_xfailed"),
-                _ => 0,
-            };
-            let value = self.get(key) + sub;
-            if value > 0 {
-                out.insert(key.to_owned(), value);
-            }
-        }
-        Counts(out)
-    }
-
     /// The compared outcomes on which `self` (pytest's line) and `warden` (Warden's counts)
-    /// differ, as `(outcome, pytest's, Warden's as pytest counts them)`.
+    /// differ, as `(outcome, pytest's, Warden's)`. Warden's counts are pytest's (failing,
+    /// skipped and xfailed subtests in `failed`, `skipped` and `xfailed`, as on pytest's
+    /// line), with how many of them are subtests in `subtests_failed`, ... besides.
     pub(crate) fn differences(&self, warden: &Counts) -> Vec<(&'static str, u64, u64)> {
-        let warden = warden.as_pytest_counts();
         COMPARED
             .iter()
             .filter_map(|&key| {
@@ -80,18 +62,28 @@ impl Counts {
 }
 
 impl fmt::Display for Counts {
-    /// pytest's style: `1 failed, 1376 passed, 21194 subtests passed`, zero counts left out.
+    /// pytest's style, `1 failed, 1376 passed, 21194 subtests passed`, zero counts left out;
+    /// Warden's breakdowns in brackets: `3 failed (2 subtests)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let is_breakdown = |k: &str| BREAKDOWNS.iter().any(|(_, b)| *b == k);
         let known = ORDER.iter().map(|k| (*k, self.get(k)));
         let others = self
             .0
             .iter()
-            .filter(|(k, _)| !ORDER.contains(&k.as_str()))
+            .filter(|(k, _)| !ORDER.contains(&k.as_str()) && !is_breakdown(k))
             .map(|(k, v)| (k.as_str(), *v));
         let parts: Vec<String> = known
             .chain(others)
             .filter(|(_, n)| *n > 0)
-            .map(|(k, n)| format!("{n} {}", k.replace('_', " ")))
+            .map(|(k, n)| {
+                let mut part = format!("{n} {}", k.replace('_', " "));
+                if let Some((_, b)) = BREAKDOWNS.iter().find(|(o, _)| *o == k)
+                    && self.get(b) > 0
+                {
+                    part.push_str(&format!(" ({} subtests)", self.get(b)));
+                }
+                part
+            })
             .collect();
         if parts.is_empty() {
             f.write_str("no tests ran")
@@ -186,12 +178,13 @@ mod tests {
     }
 
     #[test]
-    fn warden_subtests_compare_as_pytest_counts_them() {
-        // The native `subtests` fixture: one test fails because one of its three subtests
-        // does; pytest prints "2 failed, 1 passed, 1 skipped, 1 subtests passed".
+    fn subtest_counts_are_compared_and_their_breakdown_is_not() {
+        // pytest: "2 failed, 1 passed, 1 skipped, 1 subtests passed"; Warden says which of
+        // them are subtests.
         let warden = counts(&[
-            ("failed", 1),
+            ("failed", 2),
             ("passed", 1),
+            ("skipped", 1),
             ("subtests_passed", 1),
             ("subtests_failed", 1),
             ("subtests_skipped", 1),
@@ -203,6 +196,10 @@ mod tests {
             ("subtests_passed", 1),
         ]);
         assert_eq!(bare.differences(&warden), []);
+        assert_eq!(
+            warden.to_string(),
+            "2 failed (1 subtests), 1 passed, 1 skipped (1 subtests), 1 subtests passed"
+        );
         let fewer = counts(&[("failed", 2), ("passed", 1), ("skipped", 1)]);
         assert_eq!(
             fewer.differences(&warden),

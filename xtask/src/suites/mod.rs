@@ -133,7 +133,24 @@ pub(crate) fn run(root: &Utf8Path, args: &SuitesArgs) -> Result<(), SuitesError>
     };
     let mut outcomes = Vec::new();
     for project in &projects {
-        outcomes.push(measure(&setup, &contenders, project, work, args)?);
+        // A project whose run goes wrong (a timeout, a denial, a crash) is a finding like any
+        // other disagreement: the others still run, and the table shows it.
+        let outcome = match measure(&setup, &contenders, project, work, args) {
+            Ok(outcome) => outcome,
+            Err(SuitesError::Unexpected(problem)) => {
+                println!("    PROBLEM: {problem}");
+                Outcome {
+                    project: *project,
+                    bare: Vec::new(),
+                    warden: Vec::new(),
+                    narrow_fingerprint: None,
+                    timed_from: 0,
+                    problems: vec![problem],
+                }
+            }
+            Err(other) => return Err(other),
+        };
+        outcomes.push(outcome);
     }
     let markdown = report::markdown(&machine.finish(), &outcomes, args);
     let results = out_dir.join(if args.quick {

@@ -40,10 +40,10 @@ pub(crate) fn markdown(machine: &Machine, outcomes: &[Outcome], args: &SuitesArg
          pytest is the project's documented command run from the unpacked root in the \
          activated virtualenv; Warden is `warden verify TARGET --retries 0 -- ARGS` with the \
          same arguments (bare pytest does not rerun failures, so Warden does not either), \
-         under the policy `warden init` writes. Warden's counts are compared as pytest counts \
-         them: pytest adds failed, skipped and xfailed subtests to `failed`, `skipped` and \
-         `xfailed`, Warden keeps them apart as `subtests_*`; `deselected` is shown, not \
-         compared. Fingerprint: every Warden run of the unchanged tree must report the same \
+         under the policy `warden init` writes. Counts are compared outcome by outcome, \
+         subtests included; like pytest's line, Warden's `failed`, `skipped` and `xfailed` \
+         include failing, skipped and xfailed subtests (its `subtests_failed`, ... say how \
+         many); `deselected` is shown, not compared. Fingerprint: every Warden run of the unchanged tree must report the same \
          one. Reproduce with `cargo xtask suites` (`--quick` for the counts alone).\n\n",
     );
     for outcome in outcomes {
@@ -56,6 +56,13 @@ pub(crate) fn markdown(machine: &Machine, outcomes: &[Outcome], args: &SuitesArg
 fn row(out: &mut String, outcome: &Outcome, quick: bool) {
     let p = &outcome.project;
     let (Some(bare), Some(warden)) = (outcome.bare.first(), outcome.warden.first()) else {
+        let problem = outcome.problems.join("; ").replace('|', "\\|");
+        let _ = writeln!(
+            out,
+            "| {} | `{}` | **run failed**: {problem} | | | | | | | |",
+            p.label(),
+            p.command()
+        );
         return;
     };
     let counts_ok = bare.counts.differences(&warden.counts).is_empty()

@@ -47,7 +47,7 @@ mod traceback;
 use std::collections::HashMap;
 
 use camino::{Utf8Path, Utf8PathBuf};
-use warden_taxonomy::{TestCounts, TestResult};
+use warden_taxonomy::{SubtestResult, TestCounts, TestOutcome, TestResult};
 
 use crate::evidence::CollectionError;
 use progress::{Progress, parse_progress_line};
@@ -81,6 +81,34 @@ pub(crate) const MAX_MESSAGE_CHARS: usize = 1_000;
 
 /// Bound on the collection errors kept per run.
 pub(crate) const MAX_COLLECTION_ERRORS: usize = 200;
+
+/// Bound on the subtest reports kept per run (each test keeps at most
+/// [`warden_taxonomy::MAX_SUBTESTS_KEPT`] of them; the counts count them all).
+pub(crate) const MAX_SUBTEST_RECORDS: usize = 1_000;
+
+/// Subtest outcomes by kind (pytest 9's `subtests` fixture, `unittest`'s `subTest`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SubtestTally {
+    /// Subtests that passed.
+    pub passed: u64,
+    /// Subtests that failed.
+    pub failed: u64,
+    /// Subtests that were skipped.
+    pub skipped: u64,
+    /// Subtests that failed as expected.
+    pub xfailed: u64,
+}
+
+impl SubtestTally {
+    fn record(&mut self, outcome: TestOutcome, n: u64) {
+        match outcome {
+            TestOutcome::Passed => self.passed += n,
+            TestOutcome::Failed | TestOutcome::Error => self.failed += n,
+            TestOutcome::Skipped => self.skipped += n,
+            TestOutcome::Xfailed | TestOutcome::Xpassed => self.xfailed += n,
+        }
+    }
+}
 
 /// Where in pytest's report a line is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,6 +165,14 @@ struct State {
     collecting: Option<(String, ExceptionTracker)>,
     finished: u64,
     failures: u64,
+    /// Subtest outcomes on progress lines. A `unittest` `subTest`'s are printed while the
+    /// test's output is captured, and so are not among them.
+    progress_subtests: SubtestTally,
+    /// Subtest outcomes in the short summary (which lists every failing, skipped and xfailed
+    /// one, `unittest`'s included), once that section has begun.
+    summary_subtests: Option<SubtestTally>,
+    /// The failing and xfailed subtests the short summary names, with their test's node id.
+    subtest_results: Vec<(String, SubtestResult)>,
 }
 
 impl Default for LineParser {
@@ -172,6 +208,9 @@ impl LineParser {
                 collecting: None,
                 finished: 0,
                 failures: 0,
+                progress_subtests: SubtestTally::default(),
+                summary_subtests: None,
+                subtest_results: Vec::new(),
             },
         }
     }
@@ -260,6 +299,25 @@ impl LineParser {
     /// Files that failed to collect, with the error pytest gave.
     pub fn collection_errors(&self) -> &[CollectionError] {
         &self.state.collection_errors
+    }
+
+    /// Subtest outcomes of the run: passed ones from pytest's final line (or, without one,
+    /// the progress lines), the others from the short summary (or, without one, the progress
+    /// lines, which miss `unittest`'s).
+    pub fn subtests(&self) -> SubtestTally {
+        let state = &self.state;
+        let mut tally = state.summary_subtests.unwrap_or(state.progress_subtests);
+        tally.passed = match state.summary {
+            Some(summary) => summary.subtests_passed,
+            None => state.progress_subtests.passed,
+        };
+        tally
+    }
+
+    /// The failing and xfailed subtests the short summary named, with their test's node id,
+    /// in the order reported.
+    pub(crate) fn subtest_results(&self) -> &[(String, SubtestResult)] {
+        &self.state.subtest_results
     }
 
     /// The text of pytest's `!!! Interrupted: ... !!!` line, if it printed one.

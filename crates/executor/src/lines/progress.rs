@@ -17,6 +17,32 @@ pub(super) enum Progress<'a> {
         outcome: TestOutcome,
         reason: Option<&'a str>,
     },
+    /// A subtest's outcome (pytest 9's `subtests` fixture): `nodeid SUBPASSED[msg] (i=1)`.
+    /// The description and, for a skip, its reason follow the word; they are not told apart.
+    Subtest {
+        nodeid: &'a str,
+        outcome: TestOutcome,
+    },
+}
+
+/// pytest 9's words for a subtest's outcome: `SUBPASSED`, `SUBFAILED`, `SUBSKIPPED` and
+/// `SUBXFAIL`, followed at once by the subtest's description (`[msg]`, `(i=1)`, both, or
+/// `(<subtest>)`). An `xfail` subtest that passes is not a subtest report of its own.
+pub(super) const SUBTEST_WORDS: [(&str, TestOutcome); 4] = [
+    ("SUBPASSED", TestOutcome::Passed),
+    ("SUBFAILED", TestOutcome::Failed),
+    ("SUBSKIPPED", TestOutcome::Skipped),
+    ("SUBXFAIL", TestOutcome::Xfailed),
+];
+
+/// The subtest outcome `text` starts with, and what follows the word (the description).
+pub(super) fn subtest_word(text: &str) -> Option<(TestOutcome, &str)> {
+    let rest = text.strip_prefix("SUB")?;
+    SUBTEST_WORDS.iter().find_map(|(word, outcome)| {
+        let after = rest.strip_prefix(&word[3..])?;
+        // The description starts right after the word, with `[` or `(`.
+        matches!(after.as_bytes().first(), Some(b'[' | b'(')).then_some((*outcome, after))
+    })
 }
 
 pub(super) const OUTCOME_WORDS: [(&str, TestOutcome); 6] = [
@@ -54,6 +80,9 @@ pub(super) fn parse_progress_line(line: &str) -> Option<Progress<'_>> {
         let rest = trim_start(&body[end..]);
         if rest.is_empty() {
             return Some(Progress::Started(nodeid));
+        }
+        if let Some((outcome, _)) = subtest_word(rest) {
+            return Some(Progress::Subtest { nodeid, outcome });
         }
         if let Some((outcome, reason)) = leading_outcome(rest) {
             return Some(Progress::Finished {

@@ -1,6 +1,6 @@
 //! What the parser does with each line: sections, progress lines, the short summary, records.
 
-use warden_taxonomy::{TestOutcome, TestResult};
+use warden_taxonomy::{SubtestResult, TestOutcome, TestResult};
 
 use super::progress::*;
 use super::splitter::{Line, LineSink};
@@ -8,8 +8,8 @@ use super::summary::*;
 use super::text::*;
 use super::traceback::{ExceptionTracker, is_exception_line};
 use super::{
-    MAX_COLLECTION_ERRORS, MAX_RECORD_BYTES, MAX_TEST_RECORDS, RECORD_OVERHEAD_BYTES, Section,
-    State,
+    MAX_COLLECTION_ERRORS, MAX_RECORD_BYTES, MAX_SUBTEST_RECORDS, MAX_TEST_RECORDS,
+    RECORD_OVERHEAD_BYTES, Section, State,
 };
 use crate::evidence::CollectionError;
 
@@ -91,8 +91,9 @@ impl State {
                     || line.starts_with(b"[gw")
             }
             Section::Errors => self.collecting.is_some() || line[0] == b'_',
-            // `PASSED`, `FAILED`, `ERROR`, `XFAIL`, `XPASS` (a `SKIPPED` line names no test).
-            Section::ShortSummary => matches!(line[0], b'P' | b'F' | b'E' | b'X'),
+            // `PASSED`, `FAILED`, `ERROR`, `XFAIL`, `XPASS`, and the subtests' `SUB...` (a
+            // `SKIPPED` line names no test; a `SUBSKIPPED` one counts subtests).
+            Section::ShortSummary => matches!(line[0], b'P' | b'F' | b'E' | b'X' | b'S'),
         }
     }
 
@@ -128,7 +129,10 @@ impl State {
                 Section::Progress
             }
             "ERRORS" => Section::Errors,
-            "short test summary info" => Section::ShortSummary,
+            "short test summary info" => {
+                self.summary_subtests.get_or_insert_default();
+                Section::ShortSummary
+            }
             _ => {
                 if let Some(counts) = parse_summary(title) {
                     self.summary = Some(counts);
@@ -161,6 +165,14 @@ impl State {
                     self.failures += 1;
                 }
                 self.record(nodeid, outcome, reason.map(truncate), true);
+            }
+            Some(Progress::Subtest { nodeid, outcome }) => {
+                // The test goes on after its subtest: it is still the one running.
+                self.running = Some(nodeid.to_owned());
+                self.progress_subtests.record(outcome, 1);
+                if outcome.is_failure() {
+                    self.failures += 1;
+                }
             }
             None => {}
         }
@@ -210,7 +222,68 @@ impl State {
         }
     }
 
+    /// A subtest's line of the short summary: `SUBFAILED[msg] (i=1) nodeid - message`,
+    /// `SUBXFAIL(i=2) nodeid - reason`, or `SUBSKIPPED[msg] [3] path:line: reason` (a
+    /// location, and how many skips it groups).
+    fn on_short_summary_subtest(&mut self, outcome: TestOutcome, rest: &str) {
+        let tally = self.summary_subtests.get_or_insert_default();
+        if outcome == TestOutcome::Skipped {
+            tally.record(outcome, grouped_count(rest).unwrap_or(1));
+            return;
+        }
+        if outcome == TestOutcome::Passed {
+            return;
+        }
+        tally.record(outcome, 1);
+        let Some((description, nodeid, message)) = self.split_subtest_line(rest) else {
+            return;
+        };
+        if self.subtest_results.len() < MAX_SUBTEST_RECORDS {
+            let message = (!message.is_empty()).then(|| truncate(message));
+            self.subtest_results.push((
+                nodeid.to_owned(),
+                SubtestResult {
+                    description: truncate(description),
+                    outcome,
+                    message,
+                },
+            ));
+        }
+    }
+
+    /// Splits `description nodeid - message` (the message optional). A description is free
+    /// text (a subtest's message and parameters' reprs), so the node id is found as the first
+    /// test this run reported that follows a space and is followed by ` - ` or the end; else
+    /// the first node id-like word placed so.
+    fn split_subtest_line<'l>(&self, rest: &'l str) -> Option<(&'l str, &'l str, &'l str)> {
+        let candidates = || {
+            rest.match_indices(' ').filter_map(|(space, _)| {
+                let tail = &rest[space + 1..];
+                let end = nodeid_end(tail)?;
+                let after = &tail[end..];
+                let message = if after.is_empty() {
+                    ""
+                } else {
+                    after.strip_prefix(" - ")?
+                };
+                let nodeid = &tail[..end];
+                contains_double_colon(nodeid.as_bytes()).then_some((
+                    &rest[..space],
+                    nodeid,
+                    message,
+                ))
+            })
+        };
+        candidates()
+            .find(|(_, nodeid, _)| self.index.contains_key(*nodeid))
+            .or_else(|| candidates().next())
+    }
+
     fn on_short_summary_line(&mut self, line: &str) {
+        if let Some((outcome, rest)) = subtest_word(line) {
+            self.on_short_summary_subtest(outcome, rest);
+            return;
+        }
         let Some((word, rest)) = split_at_space(line) else {
             return;
         };
@@ -279,6 +352,7 @@ impl State {
             outcome,
             message,
             duration_ms: None,
+            subtests: Vec::new(),
         });
     }
 
@@ -315,4 +389,14 @@ impl State {
 /// the index), its message, and a fixed allowance for the structures around them.
 fn record_cost(nodeid: &str, message: Option<&str>) -> usize {
     2 * nodeid.len() + message.map_or(0, str::len) + RECORD_OVERHEAD_BYTES
+}
+
+/// The `N` of the first ` [N] ` in a `SUBSKIPPED` line: how many skips with that location and
+/// reason the line stands for.
+fn grouped_count(rest: &str) -> Option<u64> {
+    rest.match_indices(" [").find_map(|(i, _)| {
+        let (digits, after) = rest[i + 2..].split_once(']')?;
+        let n = digits.parse::<u64>().ok()?;
+        after.starts_with(' ').then_some(n)
+    })
 }

@@ -61,7 +61,10 @@ pub(crate) fn parse_summary(title: &str) -> Option<TestCounts> {
             "skipped" => &mut counts.skipped,
             "xfailed" => &mut counts.xfailed,
             "xpassed" => &mut counts.xpassed,
-            // warnings, deselected, reruns, subtests...: not outcomes of tests.
+            // pytest 9 counts passing subtests apart; failing, skipped and xfailed ones are
+            // in `failed`, `skipped` and `xfailed`.
+            "subtests passed" => &mut counts.subtests_passed,
+            // warnings, deselected, reruns...: not outcomes of tests.
             _ => continue,
         };
         *slot += n;

@@ -9,6 +9,7 @@ use proptest::prelude::*;
 use warden_taxonomy::TestOutcome;
 
 mod fast_paths;
+mod subtests;
 
 fn parse(text: &str) -> LineParser {
     let mut p = LineParser::new();
