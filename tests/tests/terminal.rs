@@ -293,9 +293,12 @@ fn a_timeout_keeps_the_failures_before_the_hang_and_names_the_hanging_test() {
          def test_c_never_runs():\n    pass\n",
     );
     let target = "runtime/tests/test_late.py";
-    // A deadline long enough for pytest to start and fail the first test on a loaded machine.
+    // A deadline long enough for pytest to start and fail the first test on a loaded machine,
+    // and a grace period long enough for it to report after the interrupt.
+    let policy = fixture.policy("grace_secs = 10");
     let mut cmd = warden_at(fixture.root());
-    cmd.args(["verify", target, "--timeout", "20"]);
+    cmd.args(["verify", target, "--timeout", "20", "--policy"])
+        .arg(&policy);
     let out = run(&mut cmd, None, VERIFY_DEADLINE);
     assert_eq!(out.code, Some(4), "{}{}", out.stdout, out.stderr);
     for expected in [

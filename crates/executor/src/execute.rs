@@ -6,7 +6,7 @@
 //! 2. Read both pipes concurrently in fixed-size chunks into bounded captures and the
 //!    streaming parsers, while waiting for the leader to exit or the deadline to pass.
 //! 3. At the deadline: SIGINT to the group (pytest then reports what ran before the hang and
-//!    writes its report), SIGTERM half-way through the grace period, SIGKILL to the group at
+//!    writes its report), SIGTERM three quarters of the way through the grace period, SIGKILL to the group at
 //!    its end, and wait (bounded) for the leader.
 //! 4. Once the leader has exited, however: anything still alive in the group, or marked as
 //!    the run's outside it, is killed and reported as leaked; the pipes get a short deadline to
@@ -213,11 +213,12 @@ pub(crate) async fn execute(inv: &Invocation, progress: &watch::Sender<Progress>
                     running_at_deadline = progress.borrow().current_test.clone();
                     // SIGINT first, as a person's Ctrl-C: pytest stops the hanging test, reports
                     // the failures before it and writes its report, so a hang does not hide
-                    // them. Whatever is still running half-way through the grace period gets
-                    // SIGTERM, and SIGKILL at its end.
+                    // them (on a loaded machine that can take seconds, so it gets most of the
+                    // grace period). Whatever is still running three quarters of the way through
+                    // gets SIGTERM, and SIGKILL at its end.
                     tracing::info!(pid, "deadline reached; sending SIGINT to the process group");
                     group.signal(Signal::SIGINT);
-                    let interrupt_wait = inv.grace / 2;
+                    let interrupt_wait = inv.grace * 3 / 4;
                     match timeout(interrupt_wait, child.wait()).await {
                         Ok(status) => status.ok(),
                         Err(_) => {

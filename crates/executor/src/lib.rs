@@ -20,8 +20,8 @@
 //!   any module whose source may have changed before each run (the tree's own `__pycache__`
 //!   is then never read either); without, none is written.
 //! - **Deadline and process tree**: the child leads its own process group. At the deadline the
-//!   group gets SIGINT (so pytest reports the tests that ran before the hang), SIGTERM half-way
-//!   through the policy's grace period, and SIGKILL at its end. When the main process
+//!   group gets SIGINT (so pytest reports the tests that ran before the hang), SIGTERM three
+//!   quarters of the way through the policy's grace period, and SIGKILL at its end. When the main process
 //!   has exited, anything left in the group, or marked as the run's outside it (it left the
 //!   group with `setsid`), is killed and reported in [`RunEvidence::leaked_processes`]; pipes
 //!   held open by a process Warden cannot reach are abandoned after a short drain deadline.
