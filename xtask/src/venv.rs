@@ -84,7 +84,9 @@ fn ensure_at(
     })?;
     let pinned = pinned_pytest(requirements, &text)?;
     let python = python_in(dir);
-    if installed_pytest(&python).as_deref() == Some(pinned.as_str()) {
+    if installed_pytest(&python).as_deref() == Some(pinned.as_str())
+        && has_every_pin(&python, &text)
+    {
         return Ok(python);
     }
     if !runs(Command::new(&python).arg("--version")) {
@@ -160,6 +162,18 @@ fn installed_pytest(python: &Utf8Path) -> Option<String> {
             .strip_prefix("pytest ")
             .map(|v| v.trim().to_owned())
     })
+}
+
+/// Whether every distribution pinned in `requirements` is installed at its pinned version (a
+/// venv made before a pin was added is brought up to date, not reused as it is).
+fn has_every_pin(python: &Utf8Path, requirements: &str) -> bool {
+    const CHECK: &str = "import sys\nfrom importlib.metadata import version\n\
+        sys.exit(any(version(p.split('==')[0].strip()) != p.split('==')[1].strip() for p in sys.argv[1:]))";
+    let pins = requirements
+        .lines()
+        .map(|line| line.split('#').next().unwrap_or_default().trim())
+        .filter(|line| !line.is_empty());
+    runs(Command::new(python).args(["-c", CHECK]).args(pins))
 }
 
 fn runs(command: &mut Command) -> bool {

@@ -326,6 +326,7 @@ impl Mission {
                         resolved_target: None,
                         fingerprint: None,
                         duration_ms: millis(started.elapsed()),
+                        interpreter: None,
                     },
                     classify(&observation, std::iter::empty::<HistoryRun>()),
                 );
@@ -366,6 +367,7 @@ impl Mission {
                         resolved_target,
                         fingerprint: None,
                         duration_ms: millis(started.elapsed()),
+                        interpreter: None,
                     },
                     classify(&observation, std::iter::empty::<HistoryRun>()),
                 );
@@ -446,6 +448,7 @@ impl Mission {
                 resolved_target,
                 fingerprint,
                 duration_ms: millis(started.elapsed()),
+                interpreter: self.runner.interpreter(&auth),
             },
             &attempts,
             classification,

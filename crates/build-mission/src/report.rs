@@ -3,7 +3,7 @@
 use sha2::{Digest, Sha256};
 use warden_classifier::{Classification, CollectionFault, Gate, Observation, TreeChange};
 use warden_executor::{RunEvidence, RunOutcome};
-use warden_taxonomy::{CapturedStream, DecisionRecord, RunStatus, VerifyReport};
+use warden_taxonomy::{CapturedStream, DecisionRecord, InterpreterChoice, RunStatus, VerifyReport};
 
 /// The contract's `warden verify` exit code for a report's status: 0 passed (flakes included),
 /// 1 failed, 3 denied by policy or budget, 4 timeout, 5 infrastructure. (Exit 2, a usage or
@@ -82,6 +82,8 @@ pub(crate) struct Facts<'a> {
     pub(crate) resolved_target: Option<String>,
     pub(crate) fingerprint: Option<String>,
     pub(crate) duration_ms: u64,
+    /// The interpreter a run used; `None` when nothing ran.
+    pub(crate) interpreter: Option<InterpreterChoice>,
 }
 
 /// The report of a verification that ran: counts, tests and streams of the first attempt, every
@@ -110,6 +112,7 @@ pub(crate) fn ran(
         stderr: first.map_or_else(empty_stream, |f| f.stderr.clone()),
         attempts: attempts.iter().map(RunEvidence::attempt).collect(),
         retry_context: classification.retry_context,
+        interpreter: facts.interpreter,
     }
 }
 
@@ -220,6 +223,7 @@ mod tests {
                 resolved_target: None,
                 fingerprint: None,
                 duration_ms: 0,
+                interpreter: None,
             },
             Classification {
                 failure_class: None,

@@ -19,6 +19,7 @@
 //! #     stdout: CapturedStream::default(), stderr: CapturedStream::default(),
 //! #     attempts: vec![AttemptSummary { exit_code: Some(0), duration_ms: 200, counts: TestCounts::default() }],
 //! #     retry_context: None,
+//! #     interpreter: None,
 //! # };
 //! let dir = tempfile::tempdir()?;
 //! let ledger = Ledger::new(dir.path().join(".warden/ledger.jsonl"));
@@ -662,6 +663,7 @@ mod tests {
                 })
                 .collect(),
             retry_context: None,
+            interpreter: None,
         }
     }
 

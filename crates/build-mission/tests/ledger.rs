@@ -68,6 +68,7 @@ fn report(target: &str) -> VerifyReport {
             counts,
         }],
         retry_context: None,
+        interpreter: None,
     }
 }
 

@@ -700,6 +700,7 @@ fn report_of(obs: &Observation, verdict: &Classification) -> VerifyReport {
             counts,
         }],
         retry_context: verdict.retry_context.clone(),
+        interpreter: None,
     }
 }
 

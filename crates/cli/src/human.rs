@@ -165,6 +165,13 @@ pub(crate) fn render(
         );
     }
 
+    if let Some(python) = &report.interpreter {
+        field(
+            &mut out,
+            "python",
+            &format!("{} ({})", escape(&python.path), escape(&python.reason)),
+        );
+    }
     match evidence {
         Evidence::Recorded(path, entry) => field(
             &mut out,
@@ -379,6 +386,7 @@ mod tests {
                 suggestion: "fix the code under test".into(),
                 timed_out_test: None,
             }),
+            interpreter: None,
         }
     }
 

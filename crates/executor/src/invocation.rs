@@ -40,7 +40,9 @@
 //!   the one ini key of pytest 9.2 that names a file pytest writes: `cache_dir` is only used by
 //!   the cache provider, which `-p no:cacheprovider` disables, `junit_family`/`junit_logging`
 //!   are pinned above, the other `junit_*` and `log_file_*` keys only shape what is written
-//!   where Warden says (see docs/threat-model.md for the whole audit).
+//!   where Warden says (see docs/threat-model.md for the whole audit). Not named when the
+//!   logging plugin is switched off (`-p no:logging`, allowed in a project's `addopts`): the
+//!   key then does not exist, nothing writes a log, and `--strict-config` would stop the run.
 //! - `-o verbosity_test_cases=auto`: the ini key could turn the per-test progress lines
 //!   into dots, hiding from Warden which test is running.
 //! - `--color=no -rA --verbosity=N`: plain text, a short summary line for every outcome, and
@@ -138,8 +140,16 @@ impl Invocation {
             "junit_family=xunit1".into(),
             "-o".into(),
             "junit_logging=no".into(),
-            "-o".into(),
-            "log_file=".into(),
+        ]);
+        // With the logging plugin switched off (`-p no:logging`, a common `addopts` item) the
+        // key does not exist and nothing can write a log file; naming it then would make
+        // `--strict-config` stop the run.
+        if !disables_plugin(&self.addopts, "logging")
+            && !disables_plugin(&self.extra_args, "logging")
+        {
+            argv.extend(["-o".into(), "log_file=".into()]);
+        }
+        argv.extend([
             "-o".into(),
             "verbosity_test_cases=auto".into(),
             "--color=no".into(),
@@ -192,6 +202,15 @@ impl Invocation {
             || name.starts_with("LC_")
             || self.env_allow.iter().any(|a| a == name)
     }
+}
+
+/// Whether `args` (already allowed by the policy) switch off the plugin `name` with `-p no:NAME`.
+fn disables_plugin(args: &[String], name: &str) -> bool {
+    let off = format!("no:{name}");
+    args.iter().enumerate().any(|(at, arg)| {
+        (arg == &off && at > 0 && args[at - 1].starts_with('-') && args[at - 1].ends_with('p'))
+            || (arg.starts_with('-') && !arg.starts_with("--") && arg.ends_with(&format!("p{off}")))
+    })
 }
 
 /// The net verbosity the extra arguments ask for (`-v` +1, `-vv` +2, `-q` -1, ...).
@@ -279,6 +298,21 @@ mod tests {
         let addopts = argv.iter().position(|a| a == "addopts=").unwrap();
         assert!(addopts > 7, "pytest never reads the file's own addopts");
         assert!(argv.contains(&"--verbosity=1".to_owned()));
+        assert!(argv.contains(&"log_file=".to_owned()));
+
+        // With the logging plugin off, `log_file` is not named (`--strict-config` would stop).
+        for off in [
+            &["-p", "no:logging"][..],
+            &["-pno:logging"],
+            &["-xpno:logging"],
+        ] {
+            inv.addopts = off.iter().map(|a| a.to_string()).collect();
+            let argv = inv.argv(Utf8Path::new("/tmp/w/report.xml"));
+            assert!(!argv.contains(&"log_file=".to_owned()), "{off:?}");
+        }
+        inv.addopts = vec!["-k".into(), "no:logging".into()];
+        let argv = inv.argv(Utf8Path::new("/tmp/w/report.xml"));
+        assert!(argv.contains(&"log_file=".to_owned()));
     }
 
     #[test]

@@ -74,6 +74,7 @@ mod bytecode;
 mod capture;
 mod evidence;
 mod execute;
+mod interpreter;
 mod invocation;
 mod junit;
 pub mod lines;
@@ -86,5 +87,6 @@ mod scratch;
 
 pub use budget::{BudgetExhausted, MissionBudget};
 pub use evidence::{CollectionError, LeakedProcess, ResultsSource, RunEvidence, RunOutcome};
+pub use interpreter::{DEFAULT_PYTHON, PYTHON_ENV_VAR};
 pub use progress::Progress;
-pub use runner::{DEFAULT_PYTHON, PYTHON_ENV_VAR, PytestRunner, Runner};
+pub use runner::{PytestRunner, Runner};

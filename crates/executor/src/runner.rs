@@ -5,18 +5,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use camino::Utf8PathBuf;
 use tokio::sync::watch;
-use warden_governance_api::{Authorized, Limits};
+use warden_governance_api::Authorized;
+use warden_taxonomy::InterpreterChoice;
 
 use crate::evidence::RunEvidence;
 use crate::execute::execute;
+use crate::interpreter::{self, Env, Sources};
 use crate::invocation::Invocation;
 use crate::progress::Progress;
-
-/// The environment variable naming the interpreter when neither the policy nor the runner does.
-pub const PYTHON_ENV_VAR: &str = "WARDEN_PYTHON";
-
-/// The interpreter used when nothing names one.
-pub const DEFAULT_PYTHON: &str = "python3";
 
 /// Something that carries out an authorised pytest run.
 ///
@@ -33,14 +29,22 @@ pub trait Runner: Send + Sync {
     /// [`MissionBudget`](crate::MissionBudget)). Pass `auth.limits().timeout` for the policy's
     /// own deadline.
     async fn run(&self, auth: &Authorized, deadline: Duration) -> RunEvidence;
+
+    /// The interpreter a run of `auth` uses and why, for the report; `None` when the runner
+    /// cannot say (a remote runner, a fake).
+    fn interpreter(&self, _auth: &Authorized) -> Option<InterpreterChoice> {
+        None
+    }
 }
 
 /// The real runner: `python -m pytest` as a local child process. See the
 /// [crate docs](crate) for how it runs, stops and reads pytest.
 ///
 /// The interpreter is, in order: the policy's `limits().python`, the runner's
-/// [`PytestRunner::with_python`], the `WARDEN_PYTHON` environment variable, `python3`. A bare
-/// name is looked up on `PATH`; a relative path is taken from the root.
+/// [`PytestRunner::with_python`], the `WARDEN_PYTHON` environment variable, an active
+/// virtualenv (`VIRTUAL_ENV`), a `.venv` or `venv` in the root, `python3` (see
+/// [`PytestRunner::choose_interpreter`]). A bare name is looked up on `PATH`; a relative path
+/// is taken from the root.
 #[derive(Debug)]
 pub struct PytestRunner {
     python: Option<String>,
@@ -88,18 +92,17 @@ impl PytestRunner {
         self.progress.subscribe()
     }
 
-    /// The interpreter a run under `limits` uses.
-    pub fn interpreter(&self, limits: &Limits) -> String {
-        limits
-            .python
-            .clone()
-            .or_else(|| self.python.clone())
-            .or_else(|| {
-                std::env::var(PYTHON_ENV_VAR)
-                    .ok()
-                    .filter(|p| !p.trim().is_empty())
-            })
-            .unwrap_or_else(|| DEFAULT_PYTHON.to_owned())
+    /// The interpreter a run of `auth` uses, and why: the policy's `python`, this runner's
+    /// [`PytestRunner::with_python`], `WARDEN_PYTHON`, an active `VIRTUAL_ENV`, a `.venv` or
+    /// `venv` in the root, then `python3` (see [`crate::interpreter`]).
+    pub fn choose_interpreter(&self, auth: &Authorized) -> InterpreterChoice {
+        let env = Env::current();
+        interpreter::choose(&Sources::from_env(
+            auth.limits().python.as_deref(),
+            self.python.as_deref(),
+            &env,
+            auth.root(),
+        ))
     }
 
     fn invocation(&self, auth: &Authorized, deadline: Duration) -> Invocation {
@@ -110,7 +113,7 @@ impl PytestRunner {
             config_file: auth.config_file().map(ToOwned::to_owned),
             addopts: auth.addopts().to_vec(),
             extra_args: auth.extra_args().to_vec(),
-            python: self.interpreter(limits),
+            python: self.choose_interpreter(auth).path,
             env_allow: limits.env_allow.clone(),
             deadline: deadline.min(limits.timeout),
             grace: limits.grace,
@@ -137,5 +140,9 @@ impl Runner for PytestRunner {
             );
         }
         execute(&inv, &self.progress).await
+    }
+
+    fn interpreter(&self, auth: &Authorized) -> Option<InterpreterChoice> {
+        Some(self.choose_interpreter(auth))
     }
 }

@@ -431,14 +431,39 @@ pub struct VerifyReport {
     pub attempts: Vec<AttemptSummary>,
     /// What the agent should do next; `None` when it passed cleanly.
     pub retry_context: Option<RetryContext>,
+    /// The Python interpreter the tests ran with, and why it was chosen; absent when nothing
+    /// ran. *(extension)*
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interpreter: Option<InterpreterChoice>,
+}
+
+/// Which Python interpreter a run used, and why. *(extension)*
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InterpreterChoice {
+    /// The program run: an absolute path, a path relative to the root, or a name looked up on
+    /// `PATH`.
+    pub path: String,
+    /// Where it came from: `policy`, `option` (`--python`), `warden_python` (the environment
+    /// variable), `virtual_env` (an active virtualenv), `root_venv` (`.venv` or `venv` in the
+    /// root), or `default` (`python3`).
+    pub source: String,
+    /// The choice in words, e.g. "the root's .venv (no interpreter named by the policy,
+    /// --python, WARDEN_PYTHON or VIRTUAL_ENV)".
+    pub reason: String,
 }
 
 impl VerifyReport {
     /// The schema version this crate writes.
     pub const SCHEMA_VERSION: u32 = 1;
 
+    /// Keys this Warden adds to the contract's document *(extension)*, each present only when
+    /// it has a value.
+    pub const EXTENSION_KEYS: [&'static str; 1] = ["interpreter"];
+
     /// The contract's key list for the `verify` document: every key a report serialises to,
-    /// in the contract's order, each always present (`null` when it has no value).
+    /// in the contract's order, each always present (`null` when it has no value). Keys of
+    /// [`VerifyReport::EXTENSION_KEYS`] may follow.
     pub const KEYS: [&'static str; 17] = [
         "schema_version",
         "status",
@@ -675,6 +700,7 @@ mod tests {
                         counts,
                     }],
                     retry_context,
+                    interpreter: None,
                 }
             })
     }
@@ -716,6 +742,7 @@ mod tests {
             stderr: CapturedStream::default(),
             attempts: vec![],
             retry_context: None,
+            interpreter: None,
         };
         let json = serde_json::to_value(&report).unwrap();
         let keys: BTreeSet<&str> = json

@@ -1,0 +1,167 @@
+//! The project's interpreter, found the way its users expect, through the real binary: an
+//! explicit `WARDEN_PYTHON`, an active virtualenv (`VIRTUAL_ENV`), the root's `.venv` (or
+//! `venv`); the report says which was chosen and why; and an installed pytest plugin keeps
+//! working under Warden's environment.
+
+// Helpers here are part of the tests: they fail the test by panicking.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use warden_e2e::{
+    Fixture, Run, VERIFY_DEADLINE, python_with_pytest, run, verify_json, warden, write_executable,
+};
+
+/// A project whose policy allows pytest in `tests/`, with one passing test.
+fn project() -> Fixture {
+    let fixture = Fixture::empty();
+    fixture.write("tests/test_a.py", "def test_a():\n    pass\n");
+    fixture.write(
+        "warden.toml",
+        "version = 1\nextends = \"builtin\"\n[[rule]]\nid = \"tests\"\neffect = \"allow\"\ntool = \"pytest\"\naction = \"run\"\nscope = [\"tests\"]\n",
+    );
+    fixture
+}
+
+/// A stand-in interpreter at `path`: it leaves `marker` behind, then runs the real Python.
+fn spy_python(path: &Path, marker: &Path) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    write_executable(
+        path,
+        &format!(
+            "#!/bin/sh\necho used > '{}'\nexec '{}' \"$@\"\n",
+            marker.display(),
+            python_with_pytest().display()
+        ),
+    );
+}
+
+/// `warden --json verify tests` with no interpreter named except by `env`.
+fn verify(root: &Path, env: &[(&str, &Path)]) -> Run {
+    let mut cmd = warden();
+    cmd.env_remove("WARDEN_PYTHON").env_remove("VIRTUAL_ENV");
+    for (name, value) in env {
+        cmd.env(name, value);
+    }
+    cmd.arg("--root")
+        .arg(root)
+        .args(["--json", "verify", "tests"]);
+    run(&mut cmd, None, VERIFY_DEADLINE)
+}
+
+fn interpreter(out: &Run) -> Value {
+    assert_eq!(out.code, Some(0), "{}{}", out.stdout, out.stderr);
+    out.json()["interpreter"].clone()
+}
+
+#[test]
+fn the_roots_venv_is_used_when_nothing_else_names_an_interpreter() {
+    let fixture = project();
+    let marker = fixture.outside().join("dot-venv-used");
+    let python: PathBuf = fixture.root().join(".venv/bin/python");
+    spy_python(&python, &marker);
+    let chosen = interpreter(&verify(fixture.root(), &[]));
+    assert_eq!(chosen["path"], python.display().to_string());
+    assert_eq!(chosen["source"], "root_venv");
+    assert!(
+        chosen["reason"].as_str().unwrap().contains("`.venv`"),
+        "{chosen}"
+    );
+    assert!(marker.exists(), "the root's .venv did not run the tests");
+
+    // The human output says it too.
+    let mut cmd = warden();
+    cmd.env_remove("WARDEN_PYTHON").env_remove("VIRTUAL_ENV");
+    cmd.arg("--root")
+        .arg(fixture.root())
+        .args(["verify", "tests", "--no-ledger"]);
+    let out = run(&mut cmd, None, VERIFY_DEADLINE);
+    assert_eq!(out.code, Some(0), "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains(&format!("python:    {}", python.display())),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn an_active_virtualenv_wins_over_the_roots_and_warden_python_over_both() {
+    let fixture = project();
+    let root_marker = fixture.outside().join("dot-venv-used");
+    spy_python(&fixture.root().join(".venv/bin/python"), &root_marker);
+    let active = fixture.outside().join("active-venv");
+    let active_marker = fixture.outside().join("active-venv-used");
+    spy_python(&active.join("bin/python"), &active_marker);
+
+    let chosen = interpreter(&verify(fixture.root(), &[("VIRTUAL_ENV", &active)]));
+    assert_eq!(chosen["source"], "virtual_env");
+    assert_eq!(
+        chosen["path"],
+        active.join("bin/python").display().to_string()
+    );
+    assert!(active_marker.exists() && !root_marker.exists());
+
+    std::fs::remove_file(&active_marker).unwrap();
+    let chosen = interpreter(&verify(
+        fixture.root(),
+        &[
+            ("VIRTUAL_ENV", &active),
+            ("WARDEN_PYTHON", python_with_pytest()),
+        ],
+    ));
+    assert_eq!(chosen["source"], "warden_python");
+    assert!(!active_marker.exists() && !root_marker.exists());
+}
+
+#[test]
+fn a_denied_request_reports_no_interpreter() {
+    let fixture = project();
+    let out = verify_json(fixture.root(), &["src"]);
+    assert_eq!(out.code, Some(3));
+    assert!(out.json().get("interpreter").is_none(), "{}", out.stdout);
+}
+
+#[test]
+fn an_installed_plugin_keeps_working() {
+    let python = python_with_pytest();
+    let mut probe = std::process::Command::new(python);
+    probe.args(["-c", "import pytest_timeout"]);
+    assert_eq!(
+        run(&mut probe, None, VERIFY_DEADLINE).code,
+        Some(0),
+        "these tests need pytest-timeout (pinned in xtask/requirements.txt) in {}: run `cargo xtask test`, which installs every pin into target/venv",
+        python.display()
+    );
+    let fixture = project();
+    // `--strict-config` and `--strict-markers` make pytest stop on the plugin's ini key and
+    // marker if it did not load, and only the plugin stops the sleeping test after a second.
+    fixture.write(
+        "pytest.ini",
+        "[pytest]\ntimeout = 60\naddopts = --strict-config --strict-markers -p no:logging\n",
+    );
+    fixture.write(
+        "tests/test_timeout.py",
+        "import time\n\nimport pytest\n\n\n@pytest.mark.timeout(1)\ndef test_sleeps():\n    time.sleep(30)\n",
+    );
+    let out = verify_json(fixture.root(), &["tests", "--retries", "0"]);
+    assert_eq!(out.code, Some(1), "{}{}", out.stdout, out.stderr);
+    let doc = out.json();
+    assert_eq!(doc["counts"]["passed"], 1, "{doc}");
+    assert_eq!(doc["counts"]["failed"], 1, "{doc}");
+    let failed = doc["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["outcome"] == "failed")
+        .unwrap();
+    assert_eq!(failed["nodeid"], "tests/test_timeout.py::test_sleeps");
+    assert!(
+        failed["message"]
+            .as_str()
+            .unwrap()
+            .contains("pytest-timeout"),
+        "{failed}"
+    );
+}
