@@ -39,7 +39,12 @@ fn builtin_is_the_contract_default() {
     // The sandbox keeps the built-in deny rules' surfaces read-only to tests too.
     let mut expected = Limits::default();
     expected.sandbox.protected = policy.limits().sandbox.protected.clone();
-    assert!(expected.sandbox.protected.contains(&"docs/00_foundations".to_owned()));
+    assert!(
+        expected
+            .sandbox
+            .protected
+            .contains(&"docs/00_foundations".to_owned())
+    );
     assert_eq!(policy.limits(), &expected);
     assert_eq!(policy.limits().timeout, Duration::from_secs(300));
     assert_eq!(policy.limits().grace, Duration::from_secs(5));
