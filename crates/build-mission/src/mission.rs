@@ -281,7 +281,8 @@ impl Mission {
         history: H,
     ) -> Result<Verification, MissionError>
     where
-        H: IntoIterator<Item = HistoryRun>,
+        H: IntoIterator<Item = HistoryRun> + Send + 'static,
+        H::IntoIter: Send,
     {
         let span = tracing::info_span!(
             "verify",
@@ -297,7 +298,8 @@ impl Mission {
         history: H,
     ) -> Result<Verification, MissionError>
     where
-        H: IntoIterator<Item = HistoryRun>,
+        H: IntoIterator<Item = HistoryRun> + Send + 'static,
+        H::IntoIter: Send,
     {
         let started = Instant::now();
         let mut notes = Vec::new();
@@ -330,7 +332,7 @@ impl Mission {
                     },
                     classify(&observation, std::iter::empty::<HistoryRun>()),
                 );
-                return self.finish(report, Vec::new(), notes);
+                return self.finish(report, Vec::new(), notes).await;
             }
         };
         tracing::info!(
@@ -339,7 +341,7 @@ impl Mission {
             "allowed by policy"
         );
         // Only a run needs the budget (a denial is reported whatever the ledger holds).
-        self.prepare_budget()?;
+        self.prepare_budget().await?;
         // Warden's own directory, with its `.gitignore`, before the bytecode cache makes it bare.
         if let Err(e) = Dir::open(self.root.path()).and_then(|root| warden_dir::ensure(&root)) {
             tracing::warn!(error = %e, "Warden's directory cannot be used");
@@ -371,7 +373,7 @@ impl Mission {
                     },
                     classify(&observation, std::iter::empty::<HistoryRun>()),
                 );
-                return self.finish(report, Vec::new(), notes);
+                return self.finish(report, Vec::new(), notes).await;
             }
         };
         if deadline < timeout {
@@ -434,7 +436,20 @@ impl Mission {
             decision.reason = reason.clone();
             notes.push(format!("policy violation after the run: {reason}"));
         }
-        let classification = classify(&observation, history);
+        // History may be read from a ledger (a lock with a deadline, a file of any size): off
+        // the async workers, so a signal is still heard meanwhile.
+        let without_history = observation.clone();
+        let classification = match tokio::task::spawn_blocking(move || {
+            classify(&observation, history)
+        })
+        .await
+        {
+            Ok(classification) => classification,
+            Err(e) => {
+                tracing::warn!(error = %e, "classifying with history failed; classifying without");
+                classify(&without_history, std::iter::empty::<HistoryRun>())
+            }
+        };
         tracing::info!(
             class = ?classification.failure_class,
             flaky = ?classification.flaky_tests,
@@ -453,7 +468,7 @@ impl Mission {
             &attempts,
             classification,
         );
-        self.finish(report, attempts, notes)
+        self.finish(report, attempts, notes).await
     }
 
     /// Why `attempts` reported results from outside what `auth` allows, if they did (see
@@ -468,8 +483,8 @@ impl Mission {
 
     /// A fresh budget for a verification without a mission id; for a mission id, the time the
     /// ledger says it has spent, read once.
-    fn prepare_budget(&mut self) -> Result<(), MissionError> {
-        let Some(id) = &self.mission_id else {
+    async fn prepare_budget(&mut self) -> Result<(), MissionError> {
+        let Some(id) = self.mission_id.clone() else {
             self.budget = MissionBudget::from_limits(self.policy.limits());
             return Ok(());
         };
@@ -477,9 +492,18 @@ impl Mission {
             return Ok(());
         }
         let mut budget = MissionBudget::from_limits(self.policy.limits());
-        if let Some(ledger) = &self.ledger {
-            let spent = ledger
-                .mission_spent(id)
+        if let Some(ledger) = self.ledger.clone() {
+            // Reading the ledger waits for its lock: off the async workers.
+            let key = id.clone();
+            let spent = tokio::task::spawn_blocking(move || ledger.mission_spent(&key))
+                .await
+                .unwrap_or_else(|e| {
+                    Err(LedgerError::Io {
+                        action: "read",
+                        path: PathBuf::new(),
+                        source: std::io::Error::other(e.to_string()),
+                    })
+                })
                 .map_err(|source| MissionError::Budget {
                     mission: id.clone(),
                     source,
@@ -631,7 +655,11 @@ impl Mission {
     }
 
     /// Appends the evidence and hands out the verification.
-    fn finish(
+    ///
+    /// The append runs off the async workers: it waits for the ledger's lock (up to its
+    /// deadline), and a signal must still end the verification meanwhile. Dropping this future
+    /// then abandons the wait; an append already writing may still complete.
+    async fn finish(
         &self,
         report: VerifyReport,
         attempts: Vec<RunEvidence>,
@@ -644,21 +672,37 @@ impl Mission {
             duration_ms = report.duration_ms,
             "verification finished"
         );
-        let ledger_entry = match &self.ledger {
+        let ledger_entry = match self.ledger.clone() {
             None => None,
-            Some(ledger) => match ledger.append_with(&report, self.mission_id.as_deref()) {
-                Ok(entry) => {
-                    tracing::debug!(seq = entry.seq, hash = %entry.hash, "evidence appended");
-                    Some(entry)
+            Some(ledger) => {
+                let record = report.clone();
+                let mission = self.mission_id.clone();
+                let path = ledger.path().to_owned();
+                let appended = tokio::task::spawn_blocking(move || {
+                    ledger.append_with(&record, mission.as_deref())
+                })
+                .await
+                .unwrap_or_else(|e| {
+                    Err(LedgerError::Io {
+                        action: "append to",
+                        path,
+                        source: std::io::Error::other(e.to_string()),
+                    })
+                });
+                match appended {
+                    Ok(entry) => {
+                        tracing::debug!(seq = entry.seq, hash = %entry.hash, "evidence appended");
+                        Some(entry)
+                    }
+                    Err(source) => {
+                        tracing::warn!(%source, "the evidence could not be appended to the ledger");
+                        return Err(MissionError::Ledger {
+                            report: Box::new(report),
+                            source,
+                        });
+                    }
                 }
-                Err(source) => {
-                    tracing::warn!(%source, "the evidence could not be appended to the ledger");
-                    return Err(MissionError::Ledger {
-                        report: Box::new(report),
-                        source,
-                    });
-                }
-            },
+            }
         };
         Ok(Verification {
             report,

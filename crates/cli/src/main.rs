@@ -43,11 +43,17 @@ fn main() -> ExitCode {
         let code = warden_sandbox::helper::main(args.collect());
         return ExitCode::from(u8::try_from(code).unwrap_or(warden_sandbox::EXIT_REFUSED as u8));
     }
+    // Then: no descriptor Warden inherited reaches a test, and no test reads Warden's
+    // environment or memory through /proc.
+    let hardened = warden_executor::harden_process();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => return usage(&err),
     };
     logging::init(cli.global.verbose);
+    if let Err(error) = hardened {
+        tracing::warn!(%error, "could not make warden non-dumpable; tests may read its environment");
+    }
     match run(&cli) {
         Ok(code) => code,
         Err(err) => {

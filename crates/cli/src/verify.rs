@@ -95,6 +95,9 @@ pub(crate) fn run(global: &GlobalArgs, args: &VerifyArgs) -> Result<ExitCode, Cl
         }
         finished
     });
+    // Without waiting for blocking work the verification left behind (a ledger lock being
+    // waited for, a tree being hashed): a signal must end warden now, not at their deadlines.
+    runtime.shutdown_background();
     let verification = match finished {
         Ok(Ok(verification)) => verification,
         Ok(Err(MissionError::Ledger { report, source })) => {

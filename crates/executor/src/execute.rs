@@ -151,6 +151,8 @@ pub(crate) async fn execute(inv: &Invocation, progress: &watch::Sender<Progress>
         .process_group(0)
         .kill_on_drop(true);
 
+    // Whatever descriptors Warden inherited from its caller stay with Warden.
+    crate::hygiene::close_inherited_descriptors();
     let started = Instant::now();
     let mut child = match command.spawn() {
         Ok(child) => child,

@@ -74,6 +74,7 @@ mod bytecode;
 mod capture;
 mod evidence;
 mod execute;
+mod hygiene;
 mod interpreter;
 mod invocation;
 mod junit;
@@ -87,6 +88,7 @@ mod scratch;
 
 pub use budget::{BudgetExhausted, MissionBudget};
 pub use evidence::{CollectionError, LeakedProcess, ResultsSource, RunEvidence, RunOutcome};
+pub use hygiene::{close_inherited_descriptors, harden_process};
 pub use interpreter::{DEFAULT_PYTHON, PYTHON_ENV_VAR};
 pub use progress::Progress;
 pub use runner::{PytestRunner, Runner};

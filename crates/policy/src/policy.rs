@@ -686,9 +686,14 @@ impl Policy {
 
 /// Reads a policy file, bounded in size.
 fn read(path: &Path) -> Result<String, PolicyError> {
-    let file = std::fs::File::open(path).map_err(|source| PolicyError::Read {
+    // Without waiting: `warden.toml` lives in the root, where a test can leave a FIFO.
+    let file = warden_rootfs::open_read(path, true).map_err(|e| PolicyError::Read {
         path: path.to_path_buf(),
-        source,
+        source: match e {
+            warden_rootfs::Error::Io { source, .. } => source,
+            warden_rootfs::Error::NotFound { .. } => std::io::ErrorKind::NotFound.into(),
+            refused => std::io::Error::other(refused.to_string()),
+        },
     })?;
     let mut text = String::new();
     file.take(MAX_POLICY_BYTES + 1)

@@ -444,6 +444,23 @@ fn file_errors() {
         "{shown}"
     );
     assert!(shown.contains("line 3"), "{shown}");
+    // A FIFO where the policy should be (a test can leave one as `warden.toml`): refused at
+    // once, never waited on.
+    let fifo = world.path("fifo.toml");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(Policy::load(&fifo).map(|_| ()).map_err(|e| e.to_string()));
+    });
+    let refused = rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("loading a FIFO as the policy waited on it");
+    let message = refused.unwrap_err();
+    assert!(message.contains("named pipe (FIFO)"), "{message}");
 }
 
 #[test]
