@@ -417,6 +417,31 @@ mod tests {
     }
 
     #[test]
+    fn an_early_stop_says_how_many_collected_tests_never_ran() {
+        let mut stopped = report();
+        stopped.stdout.text = "collecting ... collected 5 items\n\
+                               !!!!!!!!!!!!! stopping after 1 failures !!!!!!!!!!!!!\n"
+            .into();
+        assert_eq!(
+            stopped_early(&stopped).as_deref(),
+            Some("after 1 failure; 4 tests not run")
+        );
+        // A deadline: the test that hung is named on its own line, not counted as not run.
+        let mut hung = report();
+        hung.status = RunStatus::Timeout;
+        hung.timed_out_test = Some("runtime/tests/test_a.py::test_hang".into());
+        hung.stdout.text = "collected 3 items\n".into();
+        assert_eq!(
+            stopped_early(&hung).as_deref(),
+            Some("at the deadline; 1 test not run")
+        );
+        hung.stdout.text = "collected 2 items\n".into();
+        assert_eq!(stopped_early(&hung).as_deref(), Some("at the deadline"));
+        // A complete run says nothing.
+        assert_eq!(stopped_early(&report()), None);
+    }
+
+    #[test]
     fn control_characters_cannot_reach_the_terminal() {
         let mut evil = report();
         evil.tests[0].nodeid = "t.py::test[\u{1b}]0;owned\u{7}]".into();
