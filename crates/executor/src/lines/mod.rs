@@ -67,14 +67,14 @@ pub(crate) const MAX_TEST_RECORDS: usize = 100_000;
 /// parser, by the JUnit reader, and in the merged results: a test can print (or write into
 /// the report) any number of distinct long node ids, and the record count alone would let
 /// 100 000 of them of 8 KiB each through. Further tests are only counted, as past
-/// [`MAX_TEST_RECORDS`]. 4 MiB keeps some 15 000 tests with node ids of 80 bytes (their counts
+/// [`MAX_TEST_RECORDS`]. 4 MiB keeps some 28 000 tests with node ids of 80 bytes (their counts
 /// stay exact: they come from pytest's summary line), and Warden's peak RSS under 64 MiB
 /// with every copy the results go through (report, ledger record, JSON output).
 pub(crate) const MAX_RECORD_BYTES: usize = 4 * 1024 * 1024;
 
 /// What a record costs against [`MAX_RECORD_BYTES`] besides its strings (the record itself,
-/// an index entry, allocation slack), so that a flood of tiny ids is bounded too.
-pub(crate) const RECORD_OVERHEAD_BYTES: usize = 96;
+/// its index entry, allocation slack), so that a flood of tiny ids is bounded too.
+pub(crate) const RECORD_OVERHEAD_BYTES: usize = 64;
 
 /// Bound on one kept message, in characters.
 pub(crate) const MAX_MESSAGE_CHARS: usize = 1_000;
@@ -141,7 +141,10 @@ struct State {
     /// The final line was `--collect-only`'s (`2 tests collected in 0.01s`).
     collect_only: bool,
     tests: Vec<TestResult>,
-    index: HashMap<String, usize, foldhash::fast::RandomState>,
+    /// Record by the hash of its node id (with a per-parser random seed), so that each node
+    /// id is stored once, in its record; a lookup compares the record's id.
+    index: HashMap<u64, usize, foldhash::fast::RandomState>,
+    hasher: foldhash::fast::RandomState,
     /// The record the next result is likely about: pytest reports tests in the order they ran,
     /// in the progress lines and again in the short summary, so this usually saves a lookup,
     /// and lets the fast path compare a line with just this record.
@@ -194,6 +197,7 @@ impl LineParser {
                 collect_only: false,
                 tests: Vec::new(),
                 index: HashMap::default(),
+                hasher: foldhash::fast::RandomState::default(),
                 next_hint: 0,
                 reads_back: Vec::new(),
                 #[cfg(test)]

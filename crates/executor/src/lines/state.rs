@@ -1,5 +1,7 @@
 //! What the parser does with each line: sections, progress lines, the short summary, records.
 
+use std::hash::BuildHasher as _;
+
 use warden_taxonomy::{SubtestResult, TestOutcome, TestResult};
 
 use super::progress::*;
@@ -275,8 +277,16 @@ impl State {
             })
         };
         candidates()
-            .find(|(_, nodeid, _)| self.index.contains_key(*nodeid))
+            .find(|(_, nodeid, _)| self.indexed(nodeid).is_some())
             .or_else(|| candidates().next())
+    }
+
+    /// The record of `nodeid`, found through the index (by hash, then compared).
+    fn indexed(&self, nodeid: &str) -> Option<usize> {
+        self.index
+            .get(&self.hasher.hash_one(nodeid))
+            .copied()
+            .filter(|&i| self.tests.get(i).is_some_and(|t| t.nodeid == nodeid))
     }
 
     fn on_short_summary_line(&mut self, line: &str) {
@@ -332,7 +342,7 @@ impl State {
     ) {
         let known = match self.tests.get(self.next_hint) {
             Some(test) if test.nodeid == nodeid => Some(self.next_hint),
-            _ => self.index.get(nodeid).copied(),
+            _ => self.indexed(nodeid),
         };
         if let Some(i) = known {
             self.update(i, outcome, message, authoritative);
@@ -344,7 +354,11 @@ impl State {
             return;
         }
         self.kept_bytes += cost;
-        self.index.insert(nodeid.to_owned(), self.tests.len());
+        // On the rare collision of two ids' hashes the first keeps the entry; the second is
+        // recorded but found only through the hint.
+        self.index
+            .entry(self.hasher.hash_one(nodeid))
+            .or_insert(self.tests.len());
         self.next_hint = self.tests.len() + 1;
         self.reads_back.push(reads_back(nodeid));
         self.tests.push(TestResult {
@@ -385,10 +399,10 @@ impl State {
     }
 }
 
-/// What a new record costs against [`MAX_RECORD_BYTES`]: its node id twice (the record and
-/// the index), its message, and a fixed allowance for the structures around them.
+/// What a new record costs against [`MAX_RECORD_BYTES`]: its node id, its message, and a
+/// fixed allowance for the structures around them.
 fn record_cost(nodeid: &str, message: Option<&str>) -> usize {
-    2 * nodeid.len() + message.map_or(0, str::len) + RECORD_OVERHEAD_BYTES
+    nodeid.len() + message.map_or(0, str::len) + RECORD_OVERHEAD_BYTES
 }
 
 /// The `N` of the first ` [N] ` in a `SUBSKIPPED` line: how many skips with that location and

@@ -483,7 +483,7 @@ fn kept_records_are_bounded_in_bytes_whatever_the_ids() {
     let kept: usize = p
         .tests()
         .iter()
-        .map(|t| 2 * t.nodeid.len() + RECORD_OVERHEAD_BYTES)
+        .map(|t| t.nodeid.len() + RECORD_OVERHEAD_BYTES)
         .sum();
     assert!(kept <= MAX_RECORD_BYTES, "{kept} bytes kept");
     assert!(p.tests().len() < 3_000);
