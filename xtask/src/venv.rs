@@ -13,8 +13,9 @@ use crate::process::{Unsuccessful, describe, succeed};
 
 /// The interpreter used to create the virtualenv.
 pub(crate) const BASE_PYTHON: &str = "python3";
-/// pytest 9 needs Python 3.10.
-const MIN_PYTHON: (u32, u32) = (3, 10);
+/// pytest 9 needs Python 3.10; Warden needs 3.11 (`-P`, which keeps modules in the root from
+/// shadowing pytest and the standard library; older interpreters are refused).
+const MIN_PYTHON: (u32, u32) = (3, 11);
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum VenvError {

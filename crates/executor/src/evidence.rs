@@ -13,7 +13,8 @@ use warden_taxonomy::{AttemptSummary, CapturedStream, TestCounts, TestResult};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunOutcome {
-    /// Exit 0: every collected test passed (or was skipped/xfailed/xpassed).
+    /// Exit 0: every collected test passed (or was skipped/xfailed/xpassed), and the run is
+    /// complete: every collected test reported, the counts line printed, the report read.
     Passed,
     /// Exit 1: at least one test failed or errored.
     TestsFailed,
@@ -21,7 +22,8 @@ pub enum RunOutcome {
     /// [`RunEvidence::collection_errors`]) could not be imported, often a syntax error.
     CollectionFailed,
     /// Exit 2 without a collection error: the session was interrupted (e.g. `KeyboardInterrupt`
-    /// or `pytest.exit`).
+    /// or `pytest.exit`). Also exit 0 from a run that did not finish (a test or hook called
+    /// `os._exit(0)`, the report is missing): [`RunEvidence::diagnostics`] says what is missing.
     Interrupted,
     /// Exit 3: pytest itself crashed (`INTERNALERROR`).
     InternalError,

@@ -7,7 +7,9 @@
 //! with an error: a missing interpreter, a crash, a timeout are all evidence, told apart by
 //! [`RunOutcome`].
 //!
-//! - **Command** ([`PytestRunner`]): `python -m pytest`, in the root, stdin from `/dev/null`,
+//! - **Command** ([`PytestRunner`]): pytest as `python -P -c BOOTSTRAP` (like `python -m
+//!   pytest`, but nothing at the root can stand in for pytest or the standard library; see
+//!   `invocation`), in the root, stdin from `/dev/null`,
 //!   the allowed extra arguments, then Warden's own options (which win): `--rootdir=<root>`,
 //!   `--config-file` and `--confcutdir` (configuration and conftests come from inside the root
 //!   only), `-p no:cacheprovider`, `-o addopts=` (a project's ini cannot smuggle in options the
@@ -32,8 +34,11 @@
 //!   and the total size and SHA-256 of the whole stream. Memory stays flat however much a test
 //!   prints.
 //! - **Results**: parsed from the whole stream as it flows ([`lines::LineParser`]) and from
-//!   pytest's JUnit report (read within fixed bounds), merged per node id and cross-checked
-//!   with pytest's final counts line. Collection errors (syntax errors told apart), broken
+//!   pytest's JUnit report (read within fixed bounds and a deadline; node ids and messages kept
+//!   are bounded in bytes), merged per node id and cross-checked with pytest's final counts
+//!   line. A run that exited 0 is [`RunOutcome::Passed`] only when it is complete (every
+//!   collected test reported, the counts line printed, the report read to its end); else it is
+//!   [`RunOutcome::Interrupted`], with a diagnostic naming what is missing. Collection errors (syntax errors told apart), broken
 //!   conftests and empty runs are recognised; on a timeout the running test is named.
 //!
 //! Known gap: a process that leaves the process group *and* replaces its environment escapes
