@@ -1018,10 +1018,20 @@ fn unseal(line: &[u8]) -> Result<Sealed, String> {
 }
 
 /// The offset of the last `\n` before `end`, reading backwards in chunks (memory bounded).
+///
+/// The work is bounded too: no line Warden writes or reads is longer than
+/// [`MAX_RECORD_BYTES`], so finding no newline in that many bytes is an error (a file the
+/// tests can write must not make an append read gigabytes, nor cut them off as a torn line).
 fn last_newline_before(file: &mut File, end: u64) -> io::Result<Option<u64>> {
     let mut chunk = vec![0u8; 64 * 1024];
     let mut pos = end;
     while pos > 0 {
+        if end - pos > MAX_RECORD_BYTES as u64 {
+            return Err(io::Error::other(format!(
+                "its last line is longer than any record ({MAX_RECORD_BYTES} bytes); move the \
+                 ledger aside"
+            )));
+        }
         let size = chunk.len().min(pos as usize);
         let start = pos - size as u64;
         file.seek(SeekFrom::Start(start))?;
@@ -1120,5 +1130,18 @@ mod tests {
         assert_eq!(last_newline_before(&mut file, 200_000).unwrap(), Some(10));
         assert_eq!(last_newline_before(&mut file, 10).unwrap(), None);
         assert_eq!(last_newline_before(&mut file, 0).unwrap(), None);
+    }
+
+    #[test]
+    fn the_search_for_the_last_line_is_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.jsonl");
+        let mut text = b"{}\n".to_vec();
+        text.resize(MAX_RECORD_BYTES + 200_000, b'x');
+        std::fs::write(&path, &text).unwrap();
+        let mut file = File::open(&path).unwrap();
+        let len = text.len() as u64;
+        assert!(last_newline_before(&mut file, len).is_err());
+        assert_eq!(last_newline_before(&mut file, 100).unwrap(), Some(2));
     }
 }

@@ -686,3 +686,24 @@ fn a_ledger_beneath_a_handle_makes_its_directories_and_never_follows_a_link() {
     );
     assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
 }
+
+#[test]
+fn an_endless_last_line_is_refused_not_read_to_its_start_or_cut_off() {
+    let (_dir, ledger) = ledger_with(1);
+    let mut file = fs::OpenOptions::new()
+        .append(true)
+        .open(ledger.path())
+        .unwrap();
+    std::io::Write::write_all(&mut file, &vec![b'x'; 17 * 1024 * 1024]).unwrap();
+    let len = fs::metadata(ledger.path()).unwrap().len();
+    let refused = ledger.append(&report("runtime/tests")).unwrap_err();
+    assert!(
+        refused.to_string().contains("longer than any record"),
+        "{refused}"
+    );
+    assert_eq!(
+        fs::metadata(ledger.path()).unwrap().len(),
+        len,
+        "the line was cut off"
+    );
+}
