@@ -165,3 +165,49 @@ fn an_installed_plugin_keeps_working() {
         "{failed}"
     );
 }
+
+#[test]
+fn xdist_workers_run_when_the_policy_opts_in_with_the_counts_of_a_serial_run() {
+    let python = python_with_pytest();
+    let mut probe = std::process::Command::new(python);
+    probe.args(["-c", "import xdist"]);
+    assert_eq!(
+        run(&mut probe, None, VERIFY_DEADLINE).code,
+        Some(0),
+        "these tests need pytest-xdist (pinned in xtask/requirements.txt) in {}: run `cargo xtask test`, which installs every pin into target/venv",
+        python.display()
+    );
+    let fixture = project();
+    for i in 1..=4 {
+        fixture.write(
+            &format!("tests/test_{i}.py"),
+            &format!("def test_a{i}():\n    pass\n\n\ndef test_b{i}():\n    assert {i} != 3\n"),
+        );
+    }
+    // Without the opt-in, `-n` is denied and the denial names the key.
+    let out = verify_json(fixture.root(), &["tests", "--", "-n", "2"]);
+    assert_eq!(out.code, Some(3), "{}", out.stdout);
+    let reason = out.json()["decision"]["reason"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(reason.contains("allow_options = [\"xdist\"]"), "{reason}");
+
+    fixture.write(
+        "warden.toml",
+        "version = 1\nextends = \"builtin\"\n[pytest]\nallow_options = [\"xdist\"]\n[[rule]]\nid = \"tests\"\neffect = \"allow\"\ntool = \"pytest\"\naction = \"run\"\nscope = [\"tests\"]\n",
+    );
+    let serial = verify_json(fixture.root(), &["tests", "--retries", "0", "--no-ledger"]);
+    let parallel = verify_json(
+        fixture.root(),
+        &["tests", "--retries", "0", "--no-ledger", "--", "-n", "2"],
+    );
+    for out in [&serial, &parallel] {
+        assert_eq!(out.code, Some(1), "{}{}", out.stdout, out.stderr);
+    }
+    let (serial, parallel) = (serial.json(), parallel.json());
+    assert_eq!(parallel["counts"], serial["counts"], "{parallel}");
+    assert_eq!(parallel["counts"]["passed"], 8);
+    assert_eq!(parallel["counts"]["failed"], 1);
+    assert_eq!(parallel["failure_class"], "test_failure");
+}
