@@ -49,7 +49,7 @@ fn plain_inside(root: &Path, requested: &Path) -> Result<PathBuf, String> {
     }
     let outside = || {
         format!(
-            "it leaves the root {}; a ledger must be written inside the root",
+            "it lies outside the root {}; a ledger must be written inside the root",
             root.display()
         )
     };
@@ -164,7 +164,7 @@ mod tests {
         let message = ledger_inside(&held, Path::new("escape/l.jsonl")).unwrap_err();
         assert!(message.contains("symbolic link"), "{message}");
         let message = ledger_inside(&held, Path::new("../outside/l.jsonl")).unwrap_err();
-        assert!(message.contains("leaves the root"), "{message}");
+        assert!(message.contains("outside the root"), "{message}");
         let message = ledger_inside(&held, Path::new("sub/pipe.jsonl")).unwrap_err();
         assert!(message.contains("FIFO"), "{message}");
     }
