@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::args::Options;
 use crate::policy::{BUILTIN_ORIGIN, Effect, Kind, Limits, Rule};
+use crate::sandbox::{SandboxMode, SandboxNetwork, SandboxSettings};
 
 /// The policy in force, as `warden policy` prints it: what [`crate::Policy::effective`] returns.
 ///
@@ -24,6 +25,9 @@ pub struct EffectivePolicy {
     pub limits: Vec<Setting>,
     /// The `[pytest]` settings, with where each came from.
     pub pytest: Vec<Setting>,
+    /// The `[sandbox]` settings, with where each came from (a value other than the default
+    /// comes from the file).
+    pub sandbox: Vec<Setting>,
     /// Every rule, in the order they are listed, with where each came from.
     pub rules: Vec<EffectiveRule>,
     /// How many `[[example]]`s the file carries (all of them held when it loaded).
@@ -116,6 +120,7 @@ pub(crate) fn build(parts: &Parts<'_>) -> EffectivePolicy {
         value: allowed.into(),
         from: from_file(parts.options_set),
     }];
+    let sandbox = sandbox_settings(&parts.limits.sandbox, &from_file);
     let rules = parts
         .rules
         .iter()
@@ -162,9 +167,52 @@ pub(crate) fn build(parts: &Parts<'_>) -> EffectivePolicy {
         extends: parts.extends_builtin.then(|| "builtin".to_owned()),
         limits,
         pytest,
+        sandbox,
         rules,
         examples: parts.examples,
     }
+}
+
+/// The `[sandbox]` keys as a file writes them; a value other than the default is the file's.
+fn sandbox_settings(
+    settings: &SandboxSettings,
+    from_file: &dyn Fn(bool) -> String,
+) -> Vec<Setting> {
+    const MIB: u64 = 1024 * 1024;
+    let mode = |m: SandboxMode| match m {
+        SandboxMode::Required => "required",
+        SandboxMode::BestEffort => "best-effort",
+        SandboxMode::Off => "off",
+    };
+    let network = |n: SandboxNetwork| match n {
+        SandboxNetwork::None => "none",
+        SandboxNetwork::Loopback => "loopback",
+        SandboxNetwork::Host => "host",
+    };
+    let values = |s: &SandboxSettings| -> [(&'static str, serde_json::Value); 7] {
+        [
+            ("mode", mode(s.mode).into()),
+            ("network", network(s.network).into()),
+            ("read", s.read.clone().into()),
+            ("write", s.write.clone().into()),
+            ("memory_mb", s.memory_bytes.map_or(0, |b| b / MIB).into()),
+            ("processes", s.processes.unwrap_or(0).into()),
+            (
+                "file_size_mb",
+                s.file_size_bytes.map_or(0, |b| b / MIB).into(),
+            ),
+        ]
+    };
+    let defaults = values(&SandboxSettings::default());
+    values(settings)
+        .into_iter()
+        .zip(defaults)
+        .map(|((key, value), (_, default))| Setting {
+            key: key.to_owned(),
+            from: from_file(value != default),
+            value,
+        })
+        .collect()
 }
 
 /// A TOML value's text (strings quoted and escaped as TOML wants them).
@@ -226,6 +274,16 @@ impl EffectivePolicy {
                     setting.from
                 );
             }
+        }
+        out.push_str("\n[sandbox]\n");
+        for setting in &self.sandbox {
+            let _ = writeln!(
+                out,
+                "{} = {}  # from: {}",
+                setting.key,
+                toml_text(&setting.value),
+                setting.from
+            );
         }
         out.push_str("\n[pytest]\n");
         for setting in &self.pytest {

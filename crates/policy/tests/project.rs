@@ -360,8 +360,9 @@ fn extends_builtin_adds_rules_and_keeps_the_builtin_ones() {
 
 #[test]
 fn the_effective_policy_says_where_each_setting_and_rule_came_from() {
-    let file =
-        format!("{TESTS}\n[limits]\ntimeout_secs = 60\n[pytest]\nallow_options = [\"xdist\"]\n");
+    let file = format!(
+        "{TESTS}\n[limits]\ntimeout_secs = 60\n[pytest]\nallow_options = [\"xdist\"]\n[sandbox]\nnetwork = \"none\"\n"
+    );
     let effective = Policy::from_toml_str(&file).unwrap().effective();
     let from = |key: &str| {
         effective
@@ -375,6 +376,12 @@ fn the_effective_policy_says_where_each_setting_and_rule_came_from() {
     assert_eq!(from("timeout_secs"), "(string)");
     assert_eq!(from("grace_secs"), "built-in");
     assert_eq!(from("allow_options"), "(string)");
+    let sandbox = |e: &warden_policy::EffectivePolicy, key: &str| {
+        e.sandbox.iter().find(|s| s.key == key).cloned().unwrap()
+    };
+    assert_eq!(sandbox(&effective, "network").value, "none");
+    assert_eq!(sandbox(&effective, "network").from, "(string)");
+    assert_eq!(sandbox(&effective, "mode").from, "built-in");
     let rules: Vec<(&str, &str)> = effective
         .rules
         .iter()
@@ -397,6 +404,13 @@ fn the_effective_policy_says_where_each_setting_and_rule_came_from() {
     // The text is a policy of its own with the same decisions.
     let again = Policy::from_toml_str(&toml).unwrap().effective();
     assert_eq!(again.rules.len(), effective.rules.len());
+    let values = |e: &warden_policy::EffectivePolicy| {
+        e.sandbox
+            .iter()
+            .map(|s| s.value.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(values(&again), values(&effective));
     assert_eq!(
         again.limits.iter().map(|s| &s.value).collect::<Vec<_>>(),
         effective
