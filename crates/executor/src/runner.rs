@@ -94,7 +94,8 @@ impl PytestRunner {
 
     /// The interpreter a run of `auth` uses, and why: the policy's `python`, this runner's
     /// [`PytestRunner::with_python`], `WARDEN_PYTHON`, an active `VIRTUAL_ENV`, a `.venv` or
-    /// `venv` in the root, then `python3` (see [`crate::interpreter`]).
+    /// `venv` in the root, then `python3`. Explicit, Warden-specific choices come before the
+    /// ambient virtualenvs; the path is never canonicalised (a venv is found by it).
     pub fn choose_interpreter(&self, auth: &Authorized) -> InterpreterChoice {
         let env = Env::current();
         interpreter::choose(&Sources::from_env(
