@@ -10,8 +10,8 @@
 //! 2. Each project is unpacked twice into a temporary directory (outside the repository: a tree
 //!    inside an ignored directory of a git repository would have an empty fingerprint), one copy
 //!    per contender, so each keeps its own caches as a person's repeated runs would.
-//! 3. The Warden copy gets its policy from `warden init`, once that command exists; until then
-//!    the policy it would write: the project's test tree allowed, every limit the default.
+//! 3. The Warden copy gets its policy from `warden init` (the project's `testpaths`, on top of
+//!    the built-in rules), as a person's first run would.
 //! 4. The runs ([`run`]): `--quick` runs each contender once (cold) and Warden a second time on
 //!    one test, for the fingerprint; the full command runs each once to warm up, then
 //!    `--rounds` timed rounds, alternating which goes first.
@@ -196,7 +196,7 @@ fn measure(
         roots.push(setup::unpack(setup, project, &dir)?);
     }
     let (bare_tree, warden_tree) = (&roots[0], &roots[1]);
-    write_policy(warden_tree, project)?;
+    init(contenders.warden, warden_tree, project)?;
 
     let mut bare = Vec::new();
     let mut warden = Vec::new();
@@ -304,22 +304,29 @@ fn problems(
     out
 }
 
-/// The policy `warden init` writes for a project whose test tree is `project.target`:
-/// `pytest`/`run` allowed there, every limit the default.
-fn write_policy(tree: &Utf8Path, project: &Project) -> Result<(), SuitesError> {
-    let path = tree.join("warden.toml");
-    let text = format!(
-        "# Written by `cargo xtask suites` for {label}: what `warden init` writes.\n\
-         version = 1\n\n\
-         [[rule]]\n\
-         id = \"pytest-tests\"\n\
-         effect = \"allow\"\n\
-         tool = \"pytest\"\n\
-         action = \"run\"\n\
-         scope = [\"{target}\"]\n\
-         description = \"the project's test tree\"\n",
-        label = project.label(),
-        target = project.target,
-    );
-    fs::write(&path, text).map_err(io_error(format!("write {path}")))
+/// `warden init` in the Warden copy: the policy a person starts with, from what the project
+/// declares. It must allow `project.target`, the test tree the bare run collects.
+fn init(warden: &Utf8Path, tree: &Utf8Path, project: &Project) -> Result<(), SuitesError> {
+    let mut command = std::process::Command::new(warden);
+    command
+        .arg("--root")
+        .arg(tree)
+        .args(["--color", "never", "init"])
+        .stdin(std::process::Stdio::null());
+    let described = process::describe(&command);
+    let output = command.output().map_err(|source| SuitesError::Spawn {
+        command: described.clone(),
+        source,
+    })?;
+    let said = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    if !output.status.success() {
+        return Err(SuitesError::Unexpected(format!(
+            "{}: `{described}` exited with {}: {said} {}",
+            project.label(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
+    println!("    warden init: {said}");
+    Ok(())
 }

@@ -117,6 +117,16 @@ pub(super) fn parse_xdist_line(rest: &str) -> Option<Progress<'_>> {
         Some(r) => r.split_once("] ")?.1,
         None => rest,
     };
+    if let Some((outcome, described)) = subtest_word(rest) {
+        // `SUBFAILED[msg] (i=1) nodeid`: the description is free text; the node id is the
+        // first word after a space that runs to the end of the line.
+        let nodeid = described.match_indices(' ').find_map(|(space, _)| {
+            let tail = &described[space + 1..];
+            (nodeid_end(tail) == Some(tail.len()) && contains_double_colon(tail.as_bytes()))
+                .then_some(tail)
+        })?;
+        return Some(Progress::Subtest { nodeid, outcome });
+    }
     let (word, nodeid) = rest.split_once(' ')?;
     let outcome = outcome_word(word)?;
     let end = nodeid_end(nodeid)?;

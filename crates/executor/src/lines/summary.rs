@@ -7,6 +7,9 @@ use super::text::trim_end;
 /// `collected 17 items`, `collecting ... collected 1 item / 2 errors`,
 /// `collected 3 items / 1 deselected / 2 selected`.
 pub(super) fn parse_collected(line: &str) -> Option<u64> {
+    if let Some(count) = parse_xdist_collected(line) {
+        return Some(count);
+    }
     let rest = line
         .strip_prefix("collecting ... ")
         .unwrap_or(line)
@@ -18,6 +21,18 @@ pub(super) fn parse_collected(line: &str) -> Option<u64> {
             .and_then(leading_number)
     });
     Some(selected.unwrap_or(count))
+}
+
+/// pytest-xdist's count, once its workers have collected: `2 workers [9 items]`.
+fn parse_xdist_collected(line: &str) -> Option<u64> {
+    let (workers, rest) = line
+        .split_once(" workers [")
+        .or(line.split_once(" worker ["))?;
+    workers.parse::<u64>().ok()?;
+    let items = rest
+        .strip_suffix(" items]")
+        .or(rest.strip_suffix(" item]"))?;
+    items.parse().ok()
 }
 
 pub(super) fn leading_number(text: &str) -> Option<u64> {

@@ -10,6 +10,7 @@ use warden_taxonomy::TestOutcome;
 
 mod fast_paths;
 mod subtests;
+mod xdist;
 
 fn parse(text: &str) -> LineParser {
     let mut p = LineParser::new();
