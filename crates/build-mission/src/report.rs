@@ -158,6 +158,7 @@ mod tests {
             stderr: empty_stream(),
             output_complete: true,
             leaked_processes: vec![],
+            sandbox: None,
         }
     }
 

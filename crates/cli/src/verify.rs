@@ -55,7 +55,9 @@ pub(crate) fn run(global: &GlobalArgs, args: &VerifyArgs) -> Result<ExitCode, Cl
     let retries = args
         .retries
         .map_or(policy_retries, |r| r.min(policy_retries));
-    let mut runner = Mission::runner_for(&context.root);
+    // This binary is the sandbox helper too (`warden __sandbox-exec`, dispatched in main).
+    let launcher = std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into());
+    let mut runner = Mission::runner_for(&context.root).with_sandbox_launcher(launcher);
     if let Some(python) = &args.python {
         runner = runner.with_python(python.clone());
     }

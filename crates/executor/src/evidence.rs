@@ -170,6 +170,9 @@ pub struct RunEvidence {
     pub output_complete: bool,
     /// Processes found alive after the main process exited, all of which were killed.
     pub leaked_processes: Vec<LeakedProcess>,
+    /// What the sandbox had in force (`None`: the run was not confined, because the runner
+    /// has no sandbox launcher or the policy's `[sandbox] mode` is `off`). *(extension)*
+    pub sandbox: Option<crate::SandboxStatus>,
 }
 
 impl RunEvidence {
@@ -218,6 +221,7 @@ impl RunEvidence {
             stderr: crate::capture::Capture::new(0).finish(),
             output_complete: true,
             leaked_processes: Vec::new(),
+            sandbox: None,
         }
     }
 }

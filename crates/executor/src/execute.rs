@@ -34,6 +34,7 @@ use tokio::time::{Instant, sleep_until, timeout};
 
 use crate::bytecode::Lease;
 use crate::capture::Capture;
+use crate::confine::{Confinement, SandboxPlan, refusal_message};
 use crate::evidence::{RunEvidence, RunOutcome, millis};
 use crate::invocation::Invocation;
 use crate::junit;
@@ -108,7 +109,11 @@ async fn take_bytecode_cache(
 }
 
 /// Runs `inv` to completion and returns its evidence. Never fails: problems are evidence.
-pub(crate) async fn execute(inv: &Invocation, progress: &watch::Sender<Progress>) -> RunEvidence {
+pub(crate) async fn execute(
+    inv: &Invocation,
+    sandbox: Option<&SandboxPlan>,
+    progress: &watch::Sender<Progress>,
+) -> RunEvidence {
     let scratch = match Scratch::new() {
         Ok(dir) => dir,
         Err(e) => {
@@ -134,10 +139,33 @@ pub(crate) async fn execute(inv: &Invocation, progress: &watch::Sender<Progress>
         Some(dir) => take_bytecode_cache(dir.clone(), inv.root.clone()).await,
         None => (None, None),
     };
+    let confinement = match sandbox {
+        Some(plan) => {
+            let report_dir = report_path.parent().unwrap_or(&inv.root).as_std_path();
+            match Confinement::prepare(plan, inv, report_dir) {
+                Ok(c) => Some(c),
+                Err(e) => return RunEvidence::not_started(argv, inv.deadline, e),
+            }
+        }
+        None => None,
+    };
     let run_id = new_run_id();
-    let mut command = Command::new(&argv[0]);
+    let mut command = match &confinement {
+        Some(c) => match c.command(&argv) {
+            Ok((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args);
+                command
+            }
+            Err(e) => return RunEvidence::not_started(argv, inv.deadline, e),
+        },
+        None => {
+            let mut command = Command::new(&argv[0]);
+            command.args(&argv[1..]);
+            command
+        }
+    };
     command
-        .args(&argv[1..])
         .current_dir(&inv.root)
         .env_clear()
         .envs(inv.environment(
@@ -145,6 +173,7 @@ pub(crate) async fn execute(inv: &Invocation, progress: &watch::Sender<Progress>
             &run_id,
             lease.as_ref().map(Lease::prefix),
         ))
+        .envs(confinement.iter().flat_map(Confinement::environment))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -339,6 +368,37 @@ pub(crate) async fn execute(inv: &Invocation, progress: &watch::Sender<Progress>
     }
     diagnostics.extend(cache_problem);
     diagnostics.extend(report_problem);
+    let sandbox = confinement.as_ref().and_then(Confinement::status);
+    match (&confinement, &sandbox) {
+        (Some(_), Some(status)) if status.refused.is_some() => {
+            let reason = status.refused.as_deref().unwrap_or_default();
+            let mut evidence =
+                RunEvidence::not_started(argv, inv.deadline, refusal_message(reason));
+            evidence.sandbox = sandbox;
+            return evidence;
+        }
+        (Some(_), None) if !timed_out => {
+            return RunEvidence::not_started(
+                argv,
+                inv.deadline,
+                format!(
+                    "the sandbox helper did not report what it set up (exit {:?}); nothing is known to have run confined: {}",
+                    exit.and_then(|e| e.code),
+                    err.capture
+                        .finish()
+                        .text
+                        .chars()
+                        .take(500)
+                        .collect::<String>()
+                ),
+            );
+        }
+        (_, Some(status)) if !status.missing.is_empty() => diagnostics.push(format!(
+            "the sandbox ran best-effort; not in force: {}",
+            status.missing.join("; ")
+        )),
+        _ => {}
+    }
     let duration = started.elapsed();
     progress.send_modify(|p| {
         p.running = false;
@@ -364,6 +424,7 @@ pub(crate) async fn execute(inv: &Invocation, progress: &watch::Sender<Progress>
         stderr: err.capture.finish(),
         output_complete,
         leaked_processes: leaked,
+        sandbox,
     }
 }
 

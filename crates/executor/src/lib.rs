@@ -77,6 +77,7 @@
 mod budget;
 mod bytecode;
 mod capture;
+mod confine;
 mod evidence;
 mod execute;
 mod hygiene;
@@ -97,3 +98,5 @@ pub use hygiene::{close_inherited_descriptors, harden_process};
 pub use interpreter::{DEFAULT_PYTHON, PYTHON_ENV_VAR};
 pub use progress::Progress;
 pub use runner::{PytestRunner, Runner};
+/// What the sandbox had in force for a run (see [`RunEvidence::sandbox`]).
+pub use warden_sandbox::Status as SandboxStatus;

@@ -8,6 +8,7 @@ use tokio::sync::watch;
 use warden_governance_api::Authorized;
 use warden_taxonomy::InterpreterChoice;
 
+use crate::confine::SandboxPlan;
 use crate::evidence::RunEvidence;
 use crate::execute::execute;
 use crate::interpreter::{self, Env, Sources};
@@ -49,6 +50,7 @@ pub trait Runner: Send + Sync {
 pub struct PytestRunner {
     python: Option<String>,
     bytecode_cache: Option<Utf8PathBuf>,
+    sandbox_launcher: Option<std::path::PathBuf>,
     progress: watch::Sender<Progress>,
 }
 
@@ -64,6 +66,7 @@ impl PytestRunner {
         PytestRunner {
             python: None,
             bytecode_cache: None,
+            sandbox_launcher: None,
             progress: watch::Sender::new(Progress::default()),
         }
     }
@@ -83,6 +86,16 @@ impl PytestRunner {
     /// cache at a time; another that starts meanwhile runs uncached.
     pub fn with_bytecode_cache(mut self, dir: impl Into<Utf8PathBuf>) -> Self {
         self.bytecode_cache = Some(dir.into());
+        self
+    }
+
+    /// Confines runs with the sandbox the policy's `[sandbox]` section asks for, through the
+    /// helper program `launcher` (a binary that dispatches `warden-sandbox`'s helper when its
+    /// first argument is [`warden_sandbox::HELPER_ARG`]; the `warden` binary does, so it passes
+    /// `std::env::current_exe()`). Without a launcher, runs are not confined and their evidence
+    /// says so (`sandbox: None`).
+    pub fn with_sandbox_launcher(mut self, launcher: impl Into<std::path::PathBuf>) -> Self {
+        self.sandbox_launcher = Some(launcher.into());
         self
     }
 
@@ -140,7 +153,15 @@ impl Runner for PytestRunner {
                 ),
             );
         }
-        execute(&inv, &self.progress).await
+        let sandbox = self
+            .sandbox_launcher
+            .as_ref()
+            .filter(|_| auth.limits().sandbox.mode != warden_governance_api::SandboxMode::Off)
+            .map(|launcher| SandboxPlan {
+                launcher: launcher.clone(),
+                settings: auth.limits().sandbox.clone(),
+            });
+        execute(&inv, sandbox.as_ref(), &self.progress).await
     }
 
     fn interpreter(&self, auth: &Authorized) -> Option<InterpreterChoice> {

@@ -69,6 +69,10 @@ pub const SYSTEM_READ: &[&str] = &[
     "/run", "/var/lib",
 ];
 
+/// System directories the run may write: `/dev/shm` (POSIX semaphores and shared memory, which
+/// `multiprocessing` needs; private to the run when the mount namespace is in force).
+pub const SYSTEM_WRITE: &[&str] = &["/dev/shm"];
+
 /// Device files the run may write (Python and its tests open them for writing).
 pub const DEVICE_WRITE: &[&str] = &[
     "/dev/null",

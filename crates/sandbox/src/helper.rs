@@ -79,6 +79,11 @@ pub fn main(args: Vec<OsString>) -> i32 {
 }
 
 fn stage_outside(config: &Config, command: &[OsString]) -> i32 {
+    // Warden's SIGINT/SIGTERM at the deadline are for pytest (same process group): this stage
+    // waits them out instead of dying first and taking the namespace down with it (its
+    // parent-death signal). Blocked, not ignored: `Command` resets the mask of what it starts.
+    let stop = stop_signals();
+    let _ = stop.thread_block();
     let mut status = Status::new(config);
     let namespaced = mounts::enter_namespaces(config, &mut status);
     if namespaced.mount {
@@ -136,6 +141,7 @@ fn stage_outside(config: &Config, command: &[OsString]) -> i32 {
                 if let Ok(signal) = Signal::try_from(code - 128) {
                     // Die the way the command died, so Warden sees the signal.
                     let _ = nix::sys::signal::raise(signal);
+                    let _ = stop.thread_unblock();
                 }
                 code
             }
@@ -218,6 +224,19 @@ fn run_as_init(config: &Config, command: &[OsString]) -> i32 {
             Err(_) => return EXIT_REFUSED,
         }
     }
+}
+
+fn stop_signals() -> nix::sys::signal::SigSet {
+    let mut set = nix::sys::signal::SigSet::empty();
+    for signal in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+    ] {
+        set.add(signal);
+    }
+    set
 }
 
 fn refuse(config: &Config, mut status: Status) -> i32 {

@@ -37,6 +37,7 @@ mod mounts;
 mod netlink;
 
 pub use config::{
-    Config, DEVICE_WRITE, Limits, Mode, Network, SYSTEM_READ, Status, interpreter_trees,
+    Config, DEVICE_WRITE, Limits, Mode, Network, SYSTEM_READ, SYSTEM_WRITE, Status,
+    interpreter_trees,
 };
 pub use helper::{EXIT_REFUSED, HELPER_ARG};

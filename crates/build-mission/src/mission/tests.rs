@@ -97,6 +97,7 @@ fn evidence(results: &[(&str, TestOutcome)], secs: f64) -> RunEvidence {
         stderr: report::empty_stream(),
         output_complete: true,
         leaked_processes: vec![],
+        sandbox: None,
     }
 }
 
