@@ -418,7 +418,26 @@ impl Fixture {
             fs::create_dir_all(parent).expect("parent directories");
         }
         fs::write(&path, contents).expect("writing a fixture file");
+        if rel.ends_with("state_dir.txt") {
+            // The flaky fixture keeps its state outside the root, which the sandbox refuses
+            // unless the policy lists it.
+            fs::create_dir_all(contents.trim()).expect("the state directory");
+            self.allow_sandbox("write", Path::new(contents.trim()));
+        }
         path
+    }
+
+    /// Lets the sandbox of this project's runs `key` (`read` or `write`) `path`, through a
+    /// `warden.toml` that extends the built-in policy.
+    pub fn allow_sandbox(&self, key: &str, path: &Path) {
+        fs::write(
+            self.root.join("warden.toml"),
+            format!(
+                "version = 1\nextends = \"builtin\"\n[sandbox]\n{key} = [{:?}]\n",
+                path.display().to_string()
+            ),
+        )
+        .expect("writing warden.toml");
     }
 
     /// Writes [`runtime_tests_policy`]`(limits)` to a file outside the root and returns its

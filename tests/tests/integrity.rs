@@ -135,6 +135,9 @@ fn a_link_out_of_the_scope_made_during_the_run_and_removed_is_a_policy_violation
         "def test_out_of_scope():\n    pass\n",
     )
     .expect("outside test");
+    // The sandbox would keep pytest from reading the outside suite at all; let it, so the
+    // post-run scope check is what catches the link.
+    fixture.allow_sandbox("read", &outside);
     fixture.write(
         "runtime/tests/conftest.py",
         &linking_conftest(&outside, true),
@@ -162,6 +165,9 @@ fn a_link_out_of_the_scope_left_in_place_is_a_policy_violation() {
         "def test_out_of_scope():\n    pass\n",
     )
     .expect("outside test");
+    // The sandbox would keep pytest from reading the outside suite at all; let it, so the
+    // post-run scope check is what catches the link.
+    fixture.allow_sandbox("read", &outside);
     fixture.write(
         "runtime/tests/conftest.py",
         &linking_conftest(&outside, false),

@@ -77,7 +77,7 @@
 //! #     exit_code: Some(0), duration_ms: 12, counts: TestCounts::default(), tests: vec![],
 //! #     timed_out_test: None, flaky_tests: vec![], stdout: CapturedStream::default(),
 //! #     stderr: CapturedStream::default(), attempts: vec![], retry_context: None,
-//! #     interpreter: None,
+//! #     interpreter: None, sandbox: None,
 //! # };
 //! let root = tempfile::tempdir()?;
 //! std::fs::write(root.path().join("test_a.py"), "def test_a():\n    assert True\n")?;

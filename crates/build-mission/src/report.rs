@@ -113,6 +113,7 @@ pub(crate) fn ran(
         attempts: attempts.iter().map(RunEvidence::attempt).collect(),
         retry_context: classification.retry_context,
         interpreter: facts.interpreter,
+        sandbox: first.and_then(|f| f.sandbox.as_ref()).map(sandbox_report),
     }
 }
 
@@ -120,6 +121,35 @@ pub(crate) fn ran(
 /// present, counts zero, empty streams, no attempts.
 pub(crate) fn refused(facts: Facts<'_>, classification: Classification) -> VerifyReport {
     ran(facts, &[], classification)
+}
+
+/// The report's form of what confined a run.
+fn sandbox_report(status: &warden_executor::SandboxStatus) -> warden_taxonomy::SandboxReport {
+    warden_taxonomy::SandboxReport {
+        mode: serde_name(&status.mode),
+        enforced: status.enforced,
+        landlock_abi: status.landlock_abi,
+        scopes: status.scopes.clone(),
+        namespaces: status.namespaces.clone(),
+        network: serde_name(&status.network),
+        memory_bytes: status.limits.memory_bytes,
+        processes: status.limits.processes,
+        file_size_bytes: status.limits.file_size_bytes,
+        read_only: status
+            .read_only
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
+        missing: status.missing.clone(),
+    }
+}
+
+/// The serialised name of a unit enum variant (`best-effort`, `loopback`).
+fn serde_name(value: &impl serde::Serialize) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 /// A stream nothing was written to, hashed like any other.

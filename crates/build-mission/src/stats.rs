@@ -20,6 +20,7 @@
 //! #     attempts: vec![AttemptSummary { exit_code: Some(0), duration_ms: 200, counts: TestCounts::default() }],
 //! #     retry_context: None,
 //! #     interpreter: None,
+//! #     sandbox: None,
 //! # };
 //! let dir = tempfile::tempdir()?;
 //! let ledger = Ledger::new(dir.path().join(".warden/ledger.jsonl"));
@@ -664,6 +665,7 @@ mod tests {
                 .collect(),
             retry_context: None,
             interpreter: None,
+            sandbox: None,
         }
     }
 

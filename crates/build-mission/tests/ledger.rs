@@ -69,6 +69,7 @@ fn report(target: &str) -> VerifyReport {
         }],
         retry_context: None,
         interpreter: None,
+        sandbox: None,
     }
 }
 

@@ -701,6 +701,7 @@ fn report_of(obs: &Observation, verdict: &Classification) -> VerifyReport {
         }],
         retry_context: verdict.retry_context.clone(),
         interpreter: None,
+        sandbox: None,
     }
 }
 

@@ -172,6 +172,10 @@ pub(crate) fn render(
             &format!("{} ({})", escape(&python.path), escape(&python.reason)),
         );
     }
+    if let Some(sandbox) = &report.sandbox {
+        field(&mut out, "sandbox", &escape(&sandbox_line(sandbox)));
+    }
+
     match evidence {
         Evidence::Recorded(path, entry) => field(
             &mut out,
@@ -260,6 +264,34 @@ fn message_lines(out: &mut String, message: &str) {
             ),
         );
     }
+}
+
+/// One line: what confined the run (and what was missing, for best-effort).
+fn sandbox_line(s: &warden_taxonomy::SandboxReport) -> String {
+    let landlock = s.landlock_abi.map_or_else(
+        || "no landlock".to_owned(),
+        |abi| format!("landlock ABI {abi}"),
+    );
+    let namespaces = if s.namespaces.is_empty() {
+        "no namespaces".to_owned()
+    } else {
+        format!("namespaces {}", s.namespaces.join("+"))
+    };
+    let mb =
+        |b: Option<u64>| b.map_or_else(|| "unlimited".to_owned(), |b| format!("{} MiB", b >> 20));
+    let mut line = format!(
+        "{} ({}): {landlock}, {namespaces}, network {}, memory {}, processes {}",
+        if s.enforced { "on" } else { "partial" },
+        s.mode,
+        s.network,
+        mb(s.memory_bytes),
+        s.processes
+            .map_or_else(|| "unlimited".to_owned(), |n| n.to_string()),
+    );
+    if !s.missing.is_empty() {
+        line.push_str(&format!("; missing: {}", s.missing.join("; ")));
+    }
+    line
 }
 
 fn line(out: &mut String, text: &str) {
@@ -387,6 +419,7 @@ mod tests {
                 timed_out_test: None,
             }),
             interpreter: None,
+            sandbox: None,
         }
     }
 

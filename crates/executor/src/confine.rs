@@ -64,13 +64,18 @@ impl Confinement {
         let mut write = vec![tmp, report_dir.to_path_buf()];
         write.extend(warden_sandbox::SYSTEM_WRITE.iter().map(PathBuf::from));
         write.extend(plan.settings.write.iter().map(PathBuf::from));
-        let read_only = WARDEN_PROTECTED
+        let mut read_only: Vec<PathBuf> = Vec::new();
+        for rel in WARDEN_PROTECTED
             .iter()
             .map(|p| p.to_string())
             .chain(plan.settings.protected.iter().cloned())
             .filter(|p| !p.is_empty() && p != ".")
-            .map(|p| root.join(p))
-            .collect();
+        {
+            let path = root.join(rel);
+            if !read_only.contains(&path) {
+                read_only.push(path);
+            }
+        }
         let config = Config {
             mode,
             root,
@@ -143,4 +148,139 @@ pub(crate) fn refusal_message(reason: &str) -> String {
     format!(
         "the sandbox is required but not available: {reason}. Nothing ran. Fix the machine, or choose in warden.toml: `[sandbox] mode = \"best-effort\"` (run with what is available, the report names what is missing) or `mode = \"off\"` (no confinement)"
     )
+}
+
+/// Retry-context hints for failures the sandbox caused: a path it refused (naming the policy
+/// key that would allow it) or a limit a test ran into (naming its key).
+pub(crate) fn hints(
+    status: &Status,
+    root: &Path,
+    messages: impl IntoIterator<Item = impl AsRef<str>>,
+    signal: Option<i32>,
+) -> Vec<String> {
+    let mut hints: Vec<String> = Vec::new();
+    let mut add = |hint: String| {
+        if !hints.contains(&hint) && hints.len() < 5 {
+            hints.push(hint);
+        }
+    };
+    for message in messages {
+        let message = message.as_ref();
+        if let Some((errno, path)) = refused_path(message) {
+            let absolute = if path.starts_with('/') {
+                PathBuf::from(path)
+            } else {
+                root.join(path)
+            };
+            if errno == 30 || status.read_only.iter().any(|p| absolute.starts_with(p)) {
+                add(format!(
+                    "the sandbox keeps `{}` read-only: it is Warden's state, the policy, the repository's history or a surface a deny rule protects; tests may not write it",
+                    absolute.display()
+                ));
+            } else {
+                add(format!(
+                    "the sandbox refused `{}` (errno {errno}): tests may read and write only the root and their private TMPDIR; if the test really needs it, list it in warden.toml under `[sandbox] read` (to read) or `[sandbox] write` (to write)",
+                    absolute.display()
+                ));
+            }
+        }
+        if message.contains("MemoryError")
+            && let Some(bytes) = status.limits.memory_bytes
+        {
+            add(format!(
+                "a test ran out of memory under the sandbox's limit of {} MiB per process (`[sandbox] memory_mb` in warden.toml)",
+                bytes / (1024 * 1024)
+            ));
+        }
+        if message.contains("[Errno 11] Resource temporarily unavailable")
+            && let Some(n) = status.limits.processes
+        {
+            add(format!(
+                "a test could not start a process or thread: the sandbox allows {n} at once (`[sandbox] processes` in warden.toml)"
+            ));
+        }
+    }
+    if signal == Some(25)
+        && let Some(bytes) = status.limits.file_size_bytes
+    {
+        add(format!(
+            "the run was killed by SIGXFSZ: a file grew past the sandbox's limit of {} MiB (`[sandbox] file_size_mb` in warden.toml)",
+            bytes / (1024 * 1024)
+        ));
+    }
+    hints
+}
+
+/// `(errno, path)` of Python's `[Errno N] text: 'path'` for the errnos the sandbox causes
+/// (EPERM, EACCES, EROFS).
+fn refused_path(message: &str) -> Option<(u32, &str)> {
+    for (errno, tag) in [(13, "[Errno 13] "), (1, "[Errno 1] "), (30, "[Errno 30] ")] {
+        if let Some(at) = message.find(tag) {
+            let rest = &message[at + tag.len()..];
+            let open = rest.find(": '")? + 3;
+            let close = rest[open..].find('\'')?;
+            return Some((errno, &rest[open..open + close]));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status() -> Status {
+        let mut s: Status = serde_json::from_str(
+            r#"{"mode":"required","enforced":true,"landlock_abi":6,"scopes":[],"namespaces":[],
+            "network":"loopback","limits":{"memory_bytes":268435456,"processes":64,"file_size_bytes":null},
+            "read_only":["/p/.warden"],"missing":[],"refused":null}"#,
+        )
+        .unwrap();
+        s.enforced = true;
+        s
+    }
+
+    #[test]
+    fn refused_paths_name_the_policy_key() {
+        let h = hints(
+            &status(),
+            Path::new("/p"),
+            ["PermissionError: [Errno 13] Permission denied: '/root/.ssh/id'"],
+            None,
+        );
+        assert_eq!(h.len(), 1);
+        assert!(
+            h[0].contains("/root/.ssh/id") && h[0].contains("[sandbox] read"),
+            "{h:?}"
+        );
+        let h = hints(
+            &status(),
+            Path::new("/p"),
+            ["OSError: [Errno 30] Read-only file system: '.warden/ledger.jsonl'"],
+            None,
+        );
+        assert!(h[0].contains("/p/.warden/ledger.jsonl") && h[0].contains("read-only"));
+    }
+
+    #[test]
+    fn limits_are_named() {
+        let h = hints(
+            &status(),
+            Path::new("/p"),
+            [
+                "MemoryError",
+                "BlockingIOError: [Errno 11] Resource temporarily unavailable",
+            ],
+            None,
+        );
+        assert!(
+            h[0].contains("256 MiB") && h[0].contains("memory_mb"),
+            "{h:?}"
+        );
+        assert!(
+            h[1].contains("64") && h[1].contains("[sandbox] processes"),
+            "{h:?}"
+        );
+        assert!(hints(&status(), Path::new("/p"), ["AssertionError"], None).is_empty());
+    }
 }

@@ -34,7 +34,7 @@ use tokio::time::{Instant, sleep_until, timeout};
 
 use crate::bytecode::Lease;
 use crate::capture::Capture;
-use crate::confine::{Confinement, SandboxPlan, refusal_message};
+use crate::confine::{self, Confinement, SandboxPlan, refusal_message};
 use crate::evidence::{RunEvidence, RunOutcome, millis};
 use crate::invocation::Invocation;
 use crate::junit;
@@ -398,6 +398,19 @@ pub(crate) async fn execute(
             status.missing.join("; ")
         )),
         _ => {}
+    }
+    if let Some(status) = &sandbox {
+        let failures = findings
+            .tests
+            .iter()
+            .filter(|t| t.outcome.is_failure())
+            .filter_map(|t| t.message.as_deref());
+        diagnostics.extend(confine::hints(
+            status,
+            inv.root.as_std_path(),
+            failures,
+            exit.and_then(|e| e.signal),
+        ));
     }
     let duration = started.elapsed();
     progress.send_modify(|p| {

@@ -48,23 +48,28 @@ pub(crate) fn enter_namespaces(config: &Config, status: &mut Status) -> Namespac
             status.namespaces = names(true);
             Namespaced { mount: true, net }
         }
-        Err(user_err) if uid.is_root() => match unshare(flags) {
-            Ok(()) => {
-                status.namespaces = names(false);
-                Namespaced { mount: true, net }
-            }
-            Err(e) => {
-                status.missing.push(format!(
-                    "namespaces (user: {user_err}; mount, pid, net: {e}): processes that leave the group can outlive the run"
-                ));
-                Namespaced::default()
-            }
-        },
-        Err(e) => {
+        Err(user_err) => {
+            // Without a user namespace a root run keeps root's capabilities on the host
+            // (reboot, modules, raw devices): that is a missing protection, even if root can
+            // still have the other namespaces.
             status.missing.push(format!(
-                "a user namespace ({e}; unprivileged user namespaces may be disabled: sysctl kernel.unprivileged_userns_clone / user.max_user_namespaces)"
+                "a user namespace ({user_err}; unprivileged user namespaces may be disabled: sysctl user.max_user_namespaces / kernel.unprivileged_userns_clone)"
             ));
-            Namespaced::default()
+            if !uid.is_root() {
+                return Namespaced::default();
+            }
+            match unshare(flags) {
+                Ok(()) => {
+                    status.namespaces = names(false);
+                    Namespaced { mount: true, net }
+                }
+                Err(e) => {
+                    status.missing.push(format!(
+                        "mount, pid and network namespaces ({e}): processes that leave the group can outlive the run"
+                    ));
+                    Namespaced::default()
+                }
+            }
         }
     }
 }

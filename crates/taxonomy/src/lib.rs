@@ -435,6 +435,10 @@ pub struct VerifyReport {
     /// ran. *(extension)*
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interpreter: Option<InterpreterChoice>,
+    /// What confined the first attempt; absent when nothing ran or it ran unconfined.
+    /// *(extension)*
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<SandboxReport>,
 }
 
 /// Which Python interpreter a run used, and why. *(extension)*
@@ -453,13 +457,40 @@ pub struct InterpreterChoice {
     pub reason: String,
 }
 
+/// The sandbox a run had (the report's `sandbox` object). *(extension)*
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SandboxReport {
+    /// `required` or `best-effort`.
+    pub mode: String,
+    /// Every protection asked for was in force.
+    pub enforced: bool,
+    /// The Landlock ABI of the file-system rules; `None`: no Landlock.
+    pub landlock_abi: Option<u32>,
+    /// Landlock scopes in force (`signal`, `abstract_unix_socket`).
+    pub scopes: Vec<String>,
+    /// Namespaces in force (`user`, `mount`, `pid`, `net`).
+    pub namespaces: Vec<String>,
+    /// `none`, `loopback` or `host`.
+    pub network: String,
+    /// Per-process memory limit in bytes.
+    pub memory_bytes: Option<u64>,
+    /// Processes and threads the run may have at once.
+    pub processes: Option<u64>,
+    /// Largest file a test may write, in bytes.
+    pub file_size_bytes: Option<u64>,
+    /// Paths kept read-only to the tests.
+    pub read_only: Vec<String>,
+    /// Protections asked for and not in force (best-effort), each with its reason.
+    pub missing: Vec<String>,
+}
+
 impl VerifyReport {
     /// The schema version this crate writes.
     pub const SCHEMA_VERSION: u32 = 1;
 
     /// Keys this Warden adds to the contract's document *(extension)*, each present only when
     /// it has a value.
-    pub const EXTENSION_KEYS: [&'static str; 1] = ["interpreter"];
+    pub const EXTENSION_KEYS: [&'static str; 2] = ["interpreter", "sandbox"];
 
     /// The contract's key list for the `verify` document: every key a report serialises to,
     /// in the contract's order, each always present (`null` when it has no value). Keys of
@@ -701,6 +732,7 @@ mod tests {
                     }],
                     retry_context,
                     interpreter: None,
+                    sandbox: None,
                 }
             })
     }
@@ -743,6 +775,7 @@ mod tests {
             attempts: vec![],
             retry_context: None,
             interpreter: None,
+            sandbox: None,
         };
         let json = serde_json::to_value(&report).unwrap();
         let keys: BTreeSet<&str> = json
