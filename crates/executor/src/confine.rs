@@ -133,7 +133,7 @@ impl Confinement {
 }
 
 /// The interpreter's path: a path as is, a bare name through `PATH`.
-fn resolve_program(program: &str) -> Option<PathBuf> {
+pub(crate) fn resolve_program(program: &str) -> Option<PathBuf> {
     if program.contains('/') {
         return Some(PathBuf::from(program));
     }

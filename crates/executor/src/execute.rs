@@ -140,6 +140,16 @@ pub(crate) async fn execute(
         None => (None, None),
     };
     let confinement = match sandbox {
+        // Inside the sandbox a missing interpreter would only be the helper's exit code: say
+        // it the way an unconfined spawn does.
+        Some(_) if confine::resolve_program(&inv.program()).is_none_or(|p| !p.is_file()) => {
+            let missing = std::io::Error::from(std::io::ErrorKind::NotFound);
+            return RunEvidence::not_started(
+                argv,
+                inv.deadline,
+                spawn_failure(&inv.python, &missing),
+            );
+        }
         Some(plan) => {
             let report_dir = report_path.parent().unwrap_or(&inv.root).as_std_path();
             match Confinement::prepare(plan, inv, report_dir) {
