@@ -103,6 +103,8 @@
 
 pub mod changes;
 pub mod fingerprint;
+pub mod governance;
+pub mod history;
 pub mod ledger;
 pub mod mission;
 mod report;
@@ -111,6 +113,8 @@ pub mod stats;
 pub mod warden_dir;
 
 pub use fingerprint::{FingerprintError, FingerprintOptions, fingerprint};
+pub use governance::load_governance;
+pub use history::{History, HistoryError, read_report};
 pub use ledger::{
     ChainReport, Entries, Ledger, LedgerEntry, LedgerError, LedgerHistory, LedgerHistoryIter,
     Tamper,

@@ -3,12 +3,12 @@
 use std::process::ExitCode;
 
 use serde::Serialize;
+use warden_build_mission::{History, read_report};
 use warden_classifier::classify_report;
 use warden_taxonomy::{FailureClass, RetryContext};
 
 use crate::cli::{ClassifyArgs, GlobalArgs};
 use crate::error::CliError;
-use crate::history::{History, read_report};
 use crate::output::print;
 
 /// The contract's answer of `warden classify`.

@@ -62,6 +62,10 @@ pub(crate) enum Command {
     /// Classify a stored `warden verify --json` result again, offline, with history; runs
     /// nothing and prints `{"failure_class": ..., "retry_context": ...}`.
     Classify(ClassifyArgs),
+    /// Serve Warden's tools (verify, check, policy, classify, ledger_stats) to a coding agent
+    /// over the Model Context Protocol on stdin and stdout, until stdin closes; logs go to
+    /// stderr. See docs/agents.md.
+    Mcp(McpArgs),
     /// Check or summarise an evidence ledger.
     #[command(subcommand)]
     Ledger(LedgerCommand),
@@ -138,6 +142,15 @@ pub(crate) struct VerifyArgs {
     /// Extra pytest arguments, after `--`; each must be allowed by the policy.
     #[arg(last = true, value_name = "PYTEST_ARGS")]
     pub(crate) pytest_args: Vec<String>,
+}
+
+/// `warden mcp`.
+#[derive(Debug, Args)]
+pub(crate) struct McpArgs {
+    /// The Python interpreter to run pytest with, unless the policy names one [default:
+    /// `WARDEN_PYTHON`, else `python3`].
+    #[arg(long, value_name = "PATH")]
+    pub(crate) python: Option<String>,
 }
 
 /// `warden classify`.

@@ -3,7 +3,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use warden_build_mission::LedgerError;
+use warden_build_mission::{HistoryError, LedgerError};
 use warden_governance_api::PolicyError;
 
 /// Something the user must fix: a bad root or policy, an unreadable request, result or history
@@ -39,8 +39,8 @@ pub(crate) enum CliError {
         problem: &'static str,
     },
     /// A `verify` result or a history file is unusable.
-    #[error("{}: {problem}", path.display())]
-    BadFile { path: PathBuf, problem: String },
+    #[error(transparent)]
+    History(#[from] HistoryError),
     /// A history file failed while being streamed, after its check.
     #[error("the history could not be read to the end: {0}")]
     HistoryStream(String),

@@ -13,11 +13,11 @@ mod cli;
 mod context;
 mod error;
 mod failure;
-mod history;
 mod human;
 mod init;
 mod ledger;
 mod logging;
+mod mcp;
 mod output;
 mod place;
 mod policy;
@@ -71,6 +71,7 @@ fn run(cli: &Cli) -> Result<ExitCode, CliError> {
         Command::Ledger(command) => ledger::run(&cli.global, command),
         Command::Init => init::run(&cli.global),
         Command::Policy => policy::run(&cli.global),
+        Command::Mcp(args) => mcp::run(&cli.global, args),
     }
 }
 

@@ -13,14 +13,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use warden_build_mission::ledger::DEFAULT_LEDGER_PATH;
-use warden_build_mission::{LedgerError, Mission, MissionError, VerifyRequest};
+use warden_build_mission::{History, LedgerError, Mission, MissionError, VerifyRequest};
 use warden_rootfs::Dir;
 use warden_taxonomy::VerifyReport;
 
 use crate::cli::{GlobalArgs, VerifyArgs};
 use crate::context::Context;
 use crate::error::CliError;
-use crate::history::History;
 use crate::human::{Evidence, render};
 use crate::output::{print, print_json};
 use crate::place::ledger_inside;

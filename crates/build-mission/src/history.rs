@@ -3,7 +3,7 @@
 //! A `--history FILE` is told apart by its content, not its name: a ledger's lines are records
 //! whose first key is `"version"`, while a `verify` result's first key is anything else
 //! (`"schema_version"` as Warden writes it). Every file is checked in full before anything
-//! runs, so a damaged one is a usage error (exit 2) naming the file and the record, never a
+//! runs, so a damaged one is an error before anything runs (the command line exits 2) naming the file and the record, never a
 //! surprise half-way through a verification. Then [`History`] streams the runs: ledgers are
 //! opened one at a time, only when the classifier asks for their runs (it often does not), and
 //! read one record at a time, so memory does not grow with history length and no ledger stays
@@ -14,23 +14,49 @@ use std::io::{self, BufReader, Read as _};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use warden_build_mission::{ChainReport, Ledger, LedgerHistory, LedgerHistoryIter};
 use warden_classifier::HistoryRun;
 use warden_taxonomy::VerifyReport;
 
-use crate::error::CliError;
+use crate::ledger::{ChainReport, Ledger, LedgerError, LedgerHistory, LedgerHistoryIter};
+
+/// Why stored results or history cannot be used: the caller should stop before running
+/// anything (the command line exits 2).
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    /// A file that was named does not exist or is not a file.
+    #[error("{what} {} {problem}", path.display())]
+    Missing {
+        /// What the file was meant to be (`the result`, `the history file`).
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+    /// A `verify` result or a history file is unusable.
+    #[error("{}: {problem}", path.display())]
+    BadFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it, and what to do.
+        problem: String,
+    },
+    /// A ledger could not be read.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}
 
 /// The largest `verify` result read, in bytes: far above what a run with the default output
 /// cap writes, small enough to hold in memory.
-pub(crate) const MAX_RESULT_BYTES: u64 = 64 * 1024 * 1024;
+pub const MAX_RESULT_BYTES: u64 = 64 * 1024 * 1024;
 
 /// How many bytes are looked at to tell a ledger from a result.
 const SNIFF_BYTES: u64 = 4096;
 
 /// Reads one stored `verify` result (`warden verify --json` output).
-pub(crate) fn read_report(path: &Path) -> Result<VerifyReport, CliError> {
+pub fn read_report(path: &Path) -> Result<VerifyReport, HistoryError> {
     let file = open_file(path, "the result")?;
-    let bad = |problem: String| CliError::BadFile {
+    let bad = |problem: String| HistoryError::BadFile {
         path: path.to_owned(),
         problem,
     };
@@ -57,8 +83,8 @@ pub(crate) fn read_report(path: &Path) -> Result<VerifyReport, CliError> {
 }
 
 /// Opens a file named on the command line, or says plainly that it is missing.
-fn open_file(path: &Path, what: &'static str) -> Result<File, CliError> {
-    let missing = |problem| CliError::Missing {
+fn open_file(path: &Path, what: &'static str) -> Result<File, HistoryError> {
+    let missing = |problem| HistoryError::Missing {
         what,
         path: path.to_owned(),
         problem,
@@ -70,7 +96,7 @@ fn open_file(path: &Path, what: &'static str) -> Result<File, CliError> {
         Err(_) => return Err(missing("cannot be inspected")),
     }
     // Checked again on the open handle, without waiting: it may have been swapped for a FIFO.
-    warden_rootfs::open_read(path, true).map_err(|e| CliError::BadFile {
+    warden_rootfs::open_read(path, true).map_err(|e| HistoryError::BadFile {
         path: path.to_owned(),
         problem: format!("cannot open it: {e}"),
     })
@@ -85,12 +111,12 @@ enum Kind {
 
 /// Looks at the start of a file: a ledger (empty, or records starting with `{"version"`) or a
 /// single result (any other JSON object).
-fn sniff(path: &Path) -> Result<Kind, CliError> {
+fn sniff(path: &Path) -> Result<Kind, HistoryError> {
     let file = open_file(path, "the history file")?;
     let mut head = Vec::new();
     file.take(SNIFF_BYTES)
         .read_to_end(&mut head)
-        .map_err(|e| CliError::BadFile {
+        .map_err(|e| HistoryError::BadFile {
             path: path.to_owned(),
             problem: format!("cannot read it: {e}"),
         })?;
@@ -114,7 +140,7 @@ fn kind_of(head: &[u8]) -> Kind {
 
 /// A problem met while streaming history, for the caller to report once the stream is done.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Problem(Arc<Mutex<Option<String>>>);
+pub struct Problem(Arc<Mutex<Option<String>>>);
 
 impl Problem {
     fn set(&self, message: String) {
@@ -123,7 +149,7 @@ impl Problem {
     }
 
     /// The first problem met, if any.
-    pub(crate) fn take(&self) -> Option<String> {
+    pub fn take(&self) -> Option<String> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
     }
 }
@@ -141,7 +167,7 @@ enum Source {
 /// The iterator yields runs until every source is done. Should a file fail after its check
 /// (changed or removed meanwhile), the stream ends early and [`History::problem`] says why:
 /// less history can only make a flake harder to prove, never invent one.
-pub(crate) struct History {
+pub struct History {
     sources: std::vec::IntoIter<Source>,
     /// The ledger being read, with the handle that learns whether it was read to the end.
     current: Option<(LedgerHistoryIter, LedgerHistory)>,
@@ -151,7 +177,7 @@ pub(crate) struct History {
 impl History {
     /// Checks every file (each `--history FILE`, then the ledger in use, which may not exist
     /// yet) and returns the stream over them.
-    pub(crate) fn open(files: &[PathBuf], ledger: Option<&Ledger>) -> Result<History, CliError> {
+    pub fn open(files: &[PathBuf], ledger: Option<&Ledger>) -> Result<History, HistoryError> {
         let mut sources = Vec::with_capacity(files.len() + 1);
         for path in files {
             match sniff(path)? {
@@ -178,14 +204,14 @@ impl History {
     }
 
     /// Where a problem met while streaming is reported.
-    pub(crate) fn problem(&self) -> Problem {
+    pub fn problem(&self) -> Problem {
         self.problem.clone()
     }
 }
 
 /// Checks a ledger's whole chain (streaming). A torn final line is fine: it is the remains of
 /// an interrupted append, not a record, and readers stop before it.
-fn check_ledger(ledger: &Ledger, what: &str) -> Result<(), CliError> {
+fn check_ledger(ledger: &Ledger, what: &str) -> Result<(), HistoryError> {
     match ledger.verify()? {
         ChainReport::Intact { .. } => Ok(()),
         ChainReport::TornTail { line, .. } => {
@@ -196,7 +222,7 @@ fn check_ledger(ledger: &Ledger, what: &str) -> Result<(), CliError> {
             );
             Ok(())
         }
-        report => Err(CliError::BadFile {
+        report => Err(HistoryError::BadFile {
             path: ledger.path().to_owned(),
             problem: format!(
                 "the {what} is damaged ({report}); check it with `warden ledger verify {}` and \
