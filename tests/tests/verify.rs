@@ -173,6 +173,12 @@ fn spy_python(fixture: &Fixture) -> (String, std::path::PathBuf) {
             python_with_pytest().display()
         ),
     );
+    // The spy logs outside the root and runs a Python the sandbox would not know to let it
+    // read: these tests are about what starts, not about containment.
+    fixture.write(
+        "warden.toml",
+        "version = 1\nextends = \"builtin\"\n[sandbox]\nmode = \"off\"\n",
+    );
     (spy.display().to_string(), log)
 }
 
@@ -643,7 +649,8 @@ fn a_spent_mission_budget_is_refused_before_the_run() {
         "runtime/tests/slow/test_slow.py",
         "import time\n\ndef test_slow():\n    time.sleep(60)\n",
     );
-    let policy = fixture.policy("timeout_secs = 2\nbudget_secs = 2\ngrace_secs = 1");
+    let policy = fixture
+        .policy("timeout_secs = 2\nbudget_secs = 2\ngrace_secs = 1\n\n[sandbox]\nmode = \"off\"");
     let policy = policy.to_str().unwrap();
     let target = "runtime/tests/slow";
     let first = verify(
