@@ -13,13 +13,16 @@ use warden_e2e::{
     Fixture, Run, VERIFY_DEADLINE, python_with_pytest, run, verify_json, warden, write_executable,
 };
 
-/// A project whose policy allows pytest in `tests/`, with one passing test.
+/// A project whose policy allows pytest in `tests/`, with one passing test. The sandbox is
+/// off: the stand-in interpreters are shell scripts that leave a marker outside the root and
+/// exec a Python the sandbox is not told about (a real virtualenv under the sandbox is
+/// `a_real_virtualenv_in_the_root_runs_under_the_sandbox`).
 fn project() -> Fixture {
     let fixture = Fixture::empty();
     fixture.write("tests/test_a.py", "def test_a():\n    pass\n");
     fixture.write(
         "warden.toml",
-        "version = 1\nextends = \"builtin\"\n[[rule]]\nid = \"tests\"\neffect = \"allow\"\ntool = \"pytest\"\naction = \"run\"\nscope = [\"tests\"]\n",
+        "version = 1\nextends = \"builtin\"\n[sandbox]\nmode = \"off\"\n[[rule]]\nid = \"tests\"\neffect = \"allow\"\ntool = \"pytest\"\naction = \"run\"\nscope = [\"tests\"]\n",
     );
     fixture
 }

@@ -81,7 +81,8 @@ pub fn main(args: Vec<OsString>) -> i32 {
 fn stage_outside(config: &Config, command: &[OsString]) -> i32 {
     // Warden's SIGINT/SIGTERM at the deadline are for pytest (same process group): this stage
     // waits them out instead of dying first and taking the namespace down with it (its
-    // parent-death signal). Blocked, not ignored: `Command` resets the mask of what it starts.
+    // parent-death signal). Blocked, not ignored, and unblocked again by the init stage before
+    // it starts pytest: `Command` passes the signal mask on to what it starts.
     let stop = stop_signals();
     let _ = stop.thread_block();
     let mut status = Status::new(config);
@@ -195,6 +196,11 @@ fn stage_init(config: &Config, mut status: Status, command: &[OsString]) -> i32 
 /// itself exits.
 fn run_as_init(config: &Config, command: &[OsString]) -> i32 {
     use nix::sys::wait::{WaitStatus, waitpid};
+    // Stage 1's block came down to this stage with its mask; left in place it would reach
+    // pytest, and Warden's SIGINT at the deadline (pytest's report of the tests before a hang)
+    // and SIGTERM would never arrive. As PID 1 of its namespace this stage is still spared the
+    // signals it has no handler for.
+    let _ = stop_signals().thread_unblock();
     let child = match Command::new(&command[0])
         .args(&command[1..])
         .current_dir(&config.root)
