@@ -12,7 +12,7 @@
 //!    per contender, so each keeps its own caches as a person's repeated runs would.
 //! 3. The Warden copy gets its policy from `warden init` (the project's `testpaths`, on top of
 //!    the built-in rules), as a person's first run would.
-//! 4. The runs ([`run`]): `--quick` runs each contender once (cold) and Warden a second time on
+//! 4. The runs ([`mod@run`]): `--quick` runs each contender once (cold) and Warden a second time on
 //!    one test, for the fingerprint; the full command runs each once to warm up, then
 //!    `--rounds` timed rounds, alternating which goes first.
 //! 5. A Markdown table ([`report`]) on stdout and in `target/suites/results.md`. Any count
