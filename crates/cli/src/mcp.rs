@@ -18,7 +18,12 @@ pub(crate) fn run(global: &GlobalArgs, args: &McpArgs) -> Result<ExitCode, CliEr
     // Load once up front only to fail fast; every call loads again.
     let context = Context::load(global)?;
     tracing::info!(root = %context.root, policy = context.policy.origin(), "serving MCP on stdio");
-    let warden = Warden::new(&global.root, global.policy.clone()).with_python(args.python.clone());
+    // This binary is the sandbox helper too (`warden __sandbox-exec`, dispatched in main): runs
+    // are confined exactly as `warden verify` confines them.
+    let launcher = std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into());
+    let warden = Warden::new(&global.root, global.policy.clone())
+        .with_python(args.python.clone())
+        .with_sandbox_launcher(Some(launcher));
     // One thread: calls are taken up in the order they arrive (see warden-mcp).
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

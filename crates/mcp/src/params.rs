@@ -20,7 +20,7 @@ pub struct VerifyParams {
     pub pytest_args: Vec<String>,
     /// Deadline of each pytest run in seconds; it can only shorten the policy's timeout. When
     /// it passes, the whole process tree is killed and the result is `timeout`.
-    #[schemars(range(min = 0.001))]
+    #[schemars(range(min = MIN_TIMEOUT_SECS))]
     pub timeout_secs: Option<f64>,
     /// Reruns of failed tests to tell flakes from real failures; it can only lower the
     /// policy's `retries`.
@@ -29,6 +29,22 @@ pub struct VerifyParams {
     /// counted from the project's ledger.
     pub mission: Option<String>,
 }
+
+impl VerifyParams {
+    /// What the schema says and the parser does not check: a timeout is a positive, finite
+    /// number of seconds.
+    pub fn validate(&self) -> Result<(), String> {
+        match self.timeout_secs {
+            Some(secs) if !(secs.is_finite() && secs >= MIN_TIMEOUT_SECS) => Err(format!(
+                "timeout_secs must be a number of seconds of at least {MIN_TIMEOUT_SECS}, not {secs}"
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The shortest `timeout_secs` the schema allows.
+pub const MIN_TIMEOUT_SECS: f64 = 0.001;
 
 /// Arguments of `check`.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
@@ -53,6 +69,16 @@ pub struct ClassifyParams {
     /// The ledger record (`seq`, from 1) to classify again; the latest when not given.
     #[schemars(range(min = 1))]
     pub seq: Option<u64>,
+}
+
+impl ClassifyParams {
+    /// What the schema says and the parser does not check: records count from 1.
+    pub fn validate(&self) -> Result<(), String> {
+        match self.seq {
+            Some(0) => Err("seq counts from 1: the first record is seq 1".to_owned()),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Tools that take no arguments (`policy`, `ledger_stats`).

@@ -126,11 +126,14 @@ impl WardenServer {
     }
 }
 
+/// Arguments that do not fit the tool's schema are the caller's error (-32602), not a result.
 fn parse<P: DeserializeOwned>(tool: &str, arguments: Option<JsonObject>) -> Result<P, ErrorData> {
     let value = serde_json::Value::Object(arguments.unwrap_or_default());
-    serde_json::from_value(value).map_err(|e| {
-        ErrorData::invalid_params(format!("invalid arguments for `{tool}`: {e}"), None)
-    })
+    serde_json::from_value(value).map_err(|e| invalid(tool, &e))
+}
+
+fn invalid(tool: &str, problem: &dyn std::fmt::Display) -> ErrorData {
+    ErrorData::invalid_params(format!("invalid arguments for `{tool}`: {problem}"), None)
 }
 
 fn result(output: ToolOutput) -> CallToolResult {
@@ -174,6 +177,7 @@ impl ServerHandler for WardenServer {
         let output = match name {
             "verify" => {
                 let params: VerifyParams = parse(name, request.arguments)?;
+                params.validate().map_err(|e| invalid(name, &e))?;
                 let cancel = CancellationToken::new();
                 // The client's cancellation and the server's shutdown both stop the run.
                 let stop = {
@@ -216,7 +220,11 @@ impl ServerHandler for WardenServer {
                 let NoParams {} = parse(name, request.arguments)?;
                 self.warden.policy()
             }
-            "classify" => self.warden.classify(parse(name, request.arguments)?),
+            "classify" => {
+                let params: ClassifyParams = parse(name, request.arguments)?;
+                params.validate().map_err(|e| invalid(name, &e))?;
+                self.warden.classify(params)
+            }
             "ledger_stats" => {
                 let NoParams {} = parse(name, request.arguments)?;
                 self.warden.ledger_stats()

@@ -105,6 +105,8 @@ pub struct Warden {
     root: PathBuf,
     policy: Option<PathBuf>,
     python: Option<String>,
+    /// The program that confines runs (see [`Warden::with_sandbox_launcher`]).
+    sandbox_launcher: Option<PathBuf>,
     /// `verify` calls take turns (see the module documentation).
     runs: Mutex<()>,
 }
@@ -117,6 +119,7 @@ impl Warden {
             root: root.into(),
             policy,
             python: None,
+            sandbox_launcher: None,
             runs: Mutex::new(()),
         }
     }
@@ -125,6 +128,15 @@ impl Warden {
     /// else `python3`).
     pub fn with_python(mut self, python: Option<String>) -> Warden {
         self.python = python;
+        self
+    }
+
+    /// Confines runs with the sandbox the policy's `[sandbox]` asks for, through the helper
+    /// program `launcher` (the `warden` binary, which `warden mcp` passes as itself, as
+    /// `warden verify` does). Without one, runs are not confined and their reports have no
+    /// `sandbox` object: only for tests and embedders that confine runs otherwise.
+    pub fn with_sandbox_launcher(mut self, launcher: Option<PathBuf>) -> Warden {
+        self.sandbox_launcher = launcher;
         self
     }
 
@@ -193,6 +205,9 @@ impl Warden {
         let mut runner = Mission::runner_for(&root);
         if let Some(python) = &self.python {
             runner = runner.with_python(python.clone());
+        }
+        if let Some(launcher) = &self.sandbox_launcher {
+            runner = runner.with_sandbox_launcher(launcher.clone());
         }
         let watch = runner.progress();
         let mut mission = Mission::new(root, policy)
