@@ -36,8 +36,16 @@
 //! and deletions are `unlinkat` calls relative to the handle of the directory that was
 //! listed, so a directory swapped for a link mid-walk cannot redirect them outside.
 //!
-//! Bytecode of files outside the root (the standard library, installed packages) goes to the
-//! same prefix and is checked by Python as usual: those files are not the code under test.
+//! Bytecode of files outside the root (the standard library, installed packages) is read
+//! from beside its source when Python keeps it there, else it goes to the same prefix and is
+//! checked by Python as usual: those files are not the code under test, and a run can write
+//! neither them nor their `__pycache__` (see [`crate::invocation::BOOTSTRAP`]).
+//!
+//! A run confined by the sandbox cannot write the cache (it is Warden's state, read-only to
+//! the code under test, so a test can neither poison it nor have bytecode of its own recorded
+//! as known good): it reads what is cached and compiles the rest for itself. A run that cannot
+//! have the cache at all keeps its bytecode in a private empty directory: the tree's
+//! `__pycache__` is never read.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};

@@ -84,8 +84,8 @@ impl Feed for StderrScanner {
     }
 }
 
-/// The run's use of the bytecode cache in `dir`, or `None` (the run then writes no bytecode)
-/// when it cannot have it; with a line for the evidence when something planted there was
+/// The run's use of the bytecode cache in `dir`, or `None` (the run then keeps its bytecode
+/// in a private directory of its own) when it cannot have it; with a line for the evidence when something planted there was
 /// refused.
 async fn take_bytecode_cache(
     dir: Utf8PathBuf,
@@ -159,6 +159,13 @@ pub(crate) async fn execute(
         }
         None => None,
     };
+    let bytecode_prefix = match lease.as_ref().map(Lease::prefix) {
+        Some(prefix) => prefix.to_owned(),
+        None => match scratch.bytecode_prefix() {
+            Ok(prefix) => prefix,
+            Err(e) => return RunEvidence::not_started(argv, inv.deadline, e),
+        },
+    };
     let run_id = new_run_id();
     let mut command = match &confinement {
         Some(c) => match c.command(&argv) {
@@ -178,11 +185,7 @@ pub(crate) async fn execute(
     command
         .current_dir(&inv.root)
         .env_clear()
-        .envs(inv.environment(
-            std::env::vars_os(),
-            &run_id,
-            lease.as_ref().map(Lease::prefix),
-        ))
+        .envs(inv.environment(std::env::vars_os(), &run_id, &bytecode_prefix))
         .envs(confinement.iter().flat_map(Confinement::environment))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -53,9 +53,10 @@
 //! code or options into Python or pytest (`PYTHON*`, `PYTEST_*`, `LD_*`, `DYLD_*`, `WARDEN_*`,
 //! `BASH_ENV`, `ENV`, ...: the governance's [`reserved_env`] rule, the same that refuses them
 //! in a policy), which never pass even if a caller lists them. Warden adds
-//! `PYTHONPYCACHEPREFIX=<cache>` when the runner has a bytecode cache (see [`crate::bytecode`])
-//! and `PYTHONDONTWRITEBYTECODE=1` when it has none (either way no `__pycache__` is written into
-//! the tree), `PYTHONUNBUFFERED=1` (what pytest printed before a kill is not lost in a buffer)
+//! `PYTHONPYCACHEPREFIX`, naming the bytecode cache when the run holds it (see
+//! [`crate::bytecode`]) and else a private, empty directory of the run's own: either way no
+//! `__pycache__` in the tree is written *or read*, so bytecode planted there never stands in
+//! for its source (`PYTHONDONTWRITEBYTECODE` alone would still read it). Then `PYTHONUNBUFFERED=1` (what pytest printed before a kill is not lost in a buffer)
 //! and the run marker that lets Warden find processes that leave the process group.
 
 use std::ffi::OsString;
@@ -69,9 +70,53 @@ use crate::process::RUN_MARKER_VAR;
 /// The program `python -P -c` runs: the root (the working directory) goes on `sys.path` after
 /// everything else, then pytest runs on the arguments that follow (`pytest.main()` reads
 /// `sys.argv[1:]`, as the `pytest` command does; `console_main` is deprecated in pytest 9.2).
-/// Only built-in or already imported modules (`sys`, `os`) are used before that.
-pub(crate) const BOOTSTRAP: &str =
-    "import sys, os; sys.path.append(os.getcwd()); import pytest; sys.exit(pytest.main())";
+///
+/// Before that, two methods of the frozen import machinery (already loaded; only it, `sys`
+/// and `os` are used) are wrapped, so that bytecode is found where it can be trusted and
+/// written only into the prefix Warden names (`PYTHONPYCACHEPREFIX`, see [`crate::bytecode`]):
+///
+/// - `cache_from_source`: a source outside the root (its directory outside it both by name and
+///   once links are resolved) whose bytecode Python already keeps beside it (`__pycache__`)
+///   gets that bytecode, as without a prefix. The standard library and installed packages
+///   usually come compiled; read from the prefix they would be compiled afresh by every run
+///   that cannot write the cache (1.3 s for pytest's imports alone), which a run confined by
+///   the sandbox cannot: the cache is Warden's state, read-only to tests. Bytecode outside
+///   the root is as trustworthy as its source: the sandbox lets the run write neither (apart
+///   from its private directories and the policy's `[sandbox] write` paths, whose sources it
+///   can rewrite anyway). Everything in the root still goes through the prefix, so bytecode
+///   planted in the tree's `__pycache__` is never read, whatever path a module is imported by.
+/// - `SourceFileLoader._cache_bytecode`: bytecode is written only under the prefix, so a stale
+///   `__pycache__` file beside a source outside the root is recompiled, never rewritten.
+pub(crate) const BOOTSTRAP: &str = r#"import sys, os
+def _warden_bytecode():
+    machinery = sys.modules["_frozen_importlib_external"]
+    in_prefix = machinery.cache_from_source
+    write = machinery.SourceFileLoader._cache_bytecode
+    prefix = os.path.join(sys.pycache_prefix or "/nonexistent", "")
+    root = os.getcwd()
+    inside = {}
+    def under_root(directory):
+        known = inside.get(directory)
+        if known is None:
+            known = any(p == root or p.startswith(root + os.sep) for p in (os.path.abspath(directory), os.path.realpath(directory)))
+            inside[directory] = known
+        return known
+    def cache_from_source(path, debug_override=None, *, optimization=None):
+        cached = in_prefix(path, debug_override, optimization=optimization)
+        directory = os.path.dirname(path)
+        if os.path.isabs(path) and not under_root(directory):
+            beside = os.path.join(directory, "__pycache__", os.path.basename(cached))
+            if os.path.isfile(beside):
+                return beside
+        return cached
+    def cache_bytecode(self, source_path, bytecode_path, data):
+        if bytecode_path.startswith(prefix):
+            return write(self, source_path, bytecode_path, data)
+    machinery.cache_from_source = cache_from_source
+    machinery.SourceFileLoader._cache_bytecode = cache_bytecode
+_warden_bytecode()
+del _warden_bytecode
+sys.path.append(os.getcwd()); import pytest; sys.exit(pytest.main())"#;
 
 /// Names always passed through from Warden's environment (when set).
 const BASE_ENV: [&str; 4] = ["PATH", "HOME", "LANG", "TMPDIR"];
@@ -165,22 +210,22 @@ impl Invocation {
     }
 
     /// The child's whole environment, drawn from `parent` (Warden's own environment), with
-    /// bytecode going to `bytecode_prefix` when the run holds a cache, else nowhere.
+    /// bytecode kept under `bytecode_prefix` (the cache's, or the run's private one).
     pub(crate) fn environment(
         &self,
         parent: impl IntoIterator<Item = (OsString, OsString)>,
         run_id: &str,
-        bytecode_prefix: Option<&Utf8Path>,
+        bytecode_prefix: &Utf8Path,
     ) -> Vec<(OsString, OsString)> {
         let mut env: Vec<(OsString, OsString)> = parent
             .into_iter()
             .filter(|(name, _)| name.to_str().is_some_and(|n| self.passes(n)))
             .collect();
-        env.push(match bytecode_prefix {
-            Some(prefix) => ("PYTHONPYCACHEPREFIX".into(), prefix.as_str().into()),
-            None => ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
-        });
         env.extend([
+            (
+                "PYTHONPYCACHEPREFIX".into(),
+                bytecode_prefix.as_str().into(),
+            ),
             ("PYTHONUNBUFFERED".into(), "1".into()),
             (RUN_MARKER_VAR.into(), run_id.into()),
         ]);
@@ -366,7 +411,7 @@ mod tests {
             ("COV_CORE_SOURCE", "/evil"),
         ]
         .map(|(k, v)| (OsString::from(k), OsString::from(v)));
-        let env = invocation().environment(parent, "abc", None);
+        let env = invocation().environment(parent, "abc", Utf8Path::new("/tmp/w/pycache"));
         let names: Vec<&str> = env.iter().map(|(k, _)| k.to_str().unwrap()).collect();
         assert_eq!(
             names,
@@ -375,12 +420,13 @@ mod tests {
                 "HOME",
                 "LC_ALL",
                 "MY_TOKEN",
-                "PYTHONDONTWRITEBYTECODE",
+                "PYTHONPYCACHEPREFIX",
                 "PYTHONUNBUFFERED",
                 "WARDEN_RUN_ID"
             ]
         );
         assert_eq!(env.last().unwrap().1, "abc");
+        assert_eq!(env[4].1, "/tmp/w/pycache");
     }
 
     #[test]
@@ -406,7 +452,7 @@ mod tests {
         inv.env_allow = names.iter().map(|n| n.to_string()).collect();
         let parent = names.map(|n| (OsString::from(n), OsString::from("x")));
         let passed: Vec<String> = inv
-            .environment(parent, "abc", None)
+            .environment(parent, "abc", Utf8Path::new("/tmp/w/pycache"))
             .into_iter()
             .map(|(k, _)| k.into_string().unwrap())
             .filter(|k| names.contains(&k.as_str()))

@@ -16,8 +16,11 @@ use warden_rootfs::{Dir, Open};
 
 /// The file name pytest writes its JUnit report to.
 const REPORT: &str = "report.xml";
-/// At most this many entries are removed when cleaning up (a test can fill the directory).
-const MAX_REMOVALS: usize = 10_000;
+/// The directory Python keeps bytecode in when the run cannot have the cache.
+const BYTECODE: &str = "pycache";
+/// At most this many entries are removed when cleaning up (a test can fill the directory; an
+/// uncached run's bytecode of a large suite and its dependencies is a few thousand files).
+const MAX_REMOVALS: usize = 100_000;
 
 /// A private temporary directory, held open; removed on drop.
 #[derive(Debug)]
@@ -58,6 +61,20 @@ impl Scratch {
     /// Where pytest is told to write the JUnit report.
     pub(crate) fn report_path(&self) -> &Utf8PathBuf {
         &self.report
+    }
+
+    /// A new, empty directory for the run's bytecode (`PYTHONPYCACHEPREFIX`) when it cannot
+    /// have the cache: Python must keep bytecode somewhere other than the tree, whose
+    /// `__pycache__` it would otherwise also *read*.
+    pub(crate) fn bytecode_prefix(&self) -> Result<Utf8PathBuf, String> {
+        self.dir
+            .create_dir(BYTECODE)
+            .map_err(|e| format!("could not create the run's bytecode directory: {e}"))?;
+        let report_dir = self
+            .report
+            .parent()
+            .ok_or("the scratch directory has no path")?;
+        Ok(report_dir.join(BYTECODE))
     }
 
     /// Opens the report pytest wrote: `Ok(None)` when there is none, an error (for the

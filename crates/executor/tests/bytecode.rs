@@ -176,16 +176,17 @@ async fn bytecode_planted_in_the_tree_is_ignored() {
     assert!(out.status.success(), "{out:?}");
     fs::remove_file(&planted).unwrap();
 
-    // Without a cache Python reads the tree's `__pycache__` and runs the planted code: the
-    // reason the `warden` command always runs with one.
+    // Without the cache (another run holds it, or something planted there was refused) the run
+    // keeps its bytecode in a private directory: the tree's `__pycache__` is not read either
+    // (with only `PYTHONDONTWRITEBYTECODE`, Python would run the planted code).
     let uncached = c.run(false).await;
     assert_eq!(
         uncached.outcome,
-        RunOutcome::TestsFailed,
+        RunOutcome::Passed,
         "{}",
         uncached.stdout.text
     );
-    // With one, `__pycache__` in the tree is never read.
+    // With it, `__pycache__` in the tree is never read.
     let cached = c.run(true).await;
     assert_eq!(cached.outcome, RunOutcome::Passed, "{}", cached.stdout.text);
 }

@@ -1,0 +1,178 @@
+//! Where a run's Python finds and writes bytecode, end to end. Under the default sandbox the run
+//! cannot write Warden's cache, so bytecode of files outside the root is read from beside their
+//! source (read-only to the run), while everything in the root stays out of the tree's
+//! `__pycache__`: bytecode planted there is never run, whatever path the module was imported
+//! by. With or without the sandbox, nothing is ever written beside a source outside the root.
+
+#![allow(clippy::unwrap_used)] // a failed step is a failed test
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use warden_e2e::{Fixture, python_with_pytest, verify_json};
+
+/// Writes, at the bytecode path Python (without a prefix) uses for `source`, the compiled
+/// `contents` marked "unchecked" (PEP 552), so Python runs it whatever `source` says.
+fn plant_bytecode(source: &Path, contents: &str) {
+    let decoy = source.with_file_name("decoy_source.py");
+    fs::write(&decoy, contents).unwrap();
+    let script = "import importlib.util, py_compile, sys\n\
+                  target = importlib.util.cache_from_source(sys.argv[2])\n\
+                  py_compile.compile(sys.argv[1], cfile=target, doraise=True,\n\
+                  invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)\n";
+    let out = Command::new(python_with_pytest())
+        .args(["-I", "-c", script])
+        .arg(&decoy)
+        .arg(source)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    fs::remove_file(&decoy).unwrap();
+}
+
+fn failures(doc: &serde_json::Value) -> Vec<String> {
+    doc["tests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|t| t["outcome"] != "passed")
+        .map(|t| format!("{} {}", t["nodeid"], t["message"]))
+        .collect()
+}
+
+#[test]
+fn planted_bytecode_in_the_root_is_ignored_even_through_a_path_outside_it() {
+    let fixture = Fixture::empty();
+    let module = fixture.write("lib/helper.py", "VALUE = 1\n");
+    plant_bytecode(&module, "VALUE = 2\n");
+    // The same directory by a name outside the root: its `__pycache__` is the root's.
+    let alias = fixture.outside().join("alias");
+    std::os::unix::fs::symlink(fixture.root().join("lib"), &alias).unwrap();
+    fixture.write(
+        "runtime/tests/test_plant.py",
+        &format!(
+            "import importlib, sys\n\
+             def test_by_the_roots_name():\n\
+             \x20   sys.path.insert(0, 'lib')\n\
+             \x20   try:\n\
+             \x20       assert importlib.import_module('helper').VALUE == 1\n\
+             \x20   finally:\n\
+             \x20       sys.path.remove('lib'); sys.modules.pop('helper', None)\n\
+             def test_by_a_name_outside_the_root():\n\
+             \x20   sys.path.insert(0, {alias:?})\n\
+             \x20   try:\n\
+             \x20       assert importlib.import_module('helper').VALUE == 1\n\
+             \x20   finally:\n\
+             \x20       sys.path.remove({alias:?}); sys.modules.pop('helper', None)\n",
+            alias = alias.to_str().unwrap()
+        ),
+    );
+    fixture.allow_sandbox("read", &alias);
+    let out = verify_json(fixture.root(), &["runtime/tests", "--retries", "0"]);
+    let doc = out.json();
+    assert_eq!(out.code, Some(0), "{:?}\n{}", failures(&doc), out.stderr);
+    assert_eq!(doc["counts"]["passed"], 2);
+    assert_eq!(doc["sandbox"]["enforced"], true, "{}", doc["sandbox"]);
+}
+
+#[test]
+fn bytecode_of_a_module_outside_the_root_is_read_from_beside_it_and_never_written() {
+    let fixture = Fixture::empty();
+    let outside = fixture.outside().join("site");
+    fs::create_dir_all(&outside).unwrap();
+    let module = outside.join("outside_helper.py");
+    fs::write(&module, "VALUE = 1\n").unwrap();
+    // Bytecode beside a source outside the root is what Python itself would run there; it is
+    // read-only to the run, so reading it is as safe as reading the source.
+    plant_bytecode(&module, "VALUE = 3\n");
+    let other = outside.join("uncompiled.py");
+    fs::write(&other, "VALUE = 4\n").unwrap();
+    fixture.write(
+        "runtime/tests/test_outside.py",
+        &format!(
+            "import sys\n\
+             sys.path.insert(0, {outside:?})\n\
+             import outside_helper, uncompiled\n\
+             def test_bytecode_beside_the_source_is_used():\n\
+             \x20   assert outside_helper.VALUE == 3\n\
+             def test_a_module_without_bytecode_still_imports():\n\
+             \x20   assert uncompiled.VALUE == 4\n",
+            outside = outside.to_str().unwrap()
+        ),
+    );
+    fixture.allow_sandbox("read", &outside);
+    let out = verify_json(fixture.root(), &["runtime/tests", "--retries", "0"]);
+    let doc = out.json();
+    assert_eq!(out.code, Some(0), "{:?}\n{}", failures(&doc), out.stderr);
+    assert_eq!(doc["counts"]["passed"], 2);
+    // The run could not write beside the source outside the root.
+    let pycache: Vec<String> = fs::read_dir(outside.join("__pycache__"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(pycache.len(), 1, "{pycache:?}");
+    assert!(pycache[0].starts_with("outside_helper."), "{pycache:?}");
+}
+
+#[test]
+fn without_the_sandbox_nothing_is_written_beside_a_source_outside_the_root() {
+    let fixture = Fixture::empty();
+    let outside = fixture.outside().join("site");
+    fs::create_dir_all(&outside).unwrap();
+    let stale = outside.join("stale_helper.py");
+    fs::write(&stale, "VALUE = 1\n").unwrap();
+    // Timestamp-checked bytecode of another source: stale for `stale_helper.py`, which Python
+    // would recompile and write back in its place.
+    let decoy = outside.join("decoy.py");
+    fs::write(&decoy, "VALUE = 22\n").unwrap();
+    let script = "import importlib.util, py_compile, sys\n\
+                  py_compile.compile(sys.argv[1], cfile=importlib.util.cache_from_source(sys.argv[2]), doraise=True)\n";
+    let out = Command::new(python_with_pytest())
+        .args(["-I", "-c", script])
+        .arg(&decoy)
+        .arg(&stale)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    fs::remove_file(&decoy).unwrap();
+    let pycache = outside.join("__pycache__");
+    let listing = || {
+        let mut names: Vec<(String, Vec<u8>)> = fs::read_dir(&pycache)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (
+                    e.file_name().into_string().unwrap(),
+                    fs::read(e.path()).unwrap(),
+                )
+            })
+            .collect();
+        names.sort();
+        names
+    };
+    let before = listing();
+    fs::write(outside.join("fresh_helper.py"), "VALUE = 2\n").unwrap();
+    fixture.write(
+        "runtime/tests/test_outside.py",
+        &format!(
+            "import sys\n\
+             sys.path.insert(0, {outside:?})\n\
+             import stale_helper, fresh_helper\n\
+             def test_sources_win():\n\
+             \x20   assert (stale_helper.VALUE, fresh_helper.VALUE) == (1, 2)\n",
+            outside = outside.to_str().unwrap()
+        ),
+    );
+    fixture.write(
+        "warden.toml",
+        "version = 1\nextends = \"builtin\"\n[sandbox]\nmode = \"off\"\n",
+    );
+    let out = verify_json(fixture.root(), &["runtime/tests", "--retries", "0"]);
+    let doc = out.json();
+    assert_eq!(out.code, Some(0), "{:?}\n{}", failures(&doc), out.stderr);
+    assert!(doc["sandbox"].is_null(), "{}", doc["sandbox"]);
+    // The stale file was recompiled in memory (or into Warden's cache), not rewritten, and
+    // no bytecode was added beside the new source.
+    assert_eq!(listing(), before);
+}
