@@ -201,3 +201,148 @@ async fn cancelling_a_verify_kills_its_process_tree_and_records_nothing() {
     let stats = warden.ledger_stats();
     assert_eq!(stats.structured["runs"], 0, "{}", stats.summary);
 }
+
+#[test]
+fn arguments_the_schema_refuses_are_refused_by_validate() {
+    let timeout = |secs: f64| VerifyParams {
+        timeout_secs: Some(secs),
+        ..verify_params("runtime/tests")
+    };
+    for refused in [0.0, -1.0, 0.0005, f64::NAN, f64::INFINITY] {
+        let problem = timeout(refused).validate().unwrap_err();
+        assert!(problem.contains("timeout_secs"), "{refused}: {problem}");
+    }
+    for accepted in [0.001, 2.5, 300.0] {
+        assert_eq!(timeout(accepted).validate(), Ok(()), "{accepted}");
+    }
+    assert_eq!(verify_params("runtime/tests").validate(), Ok(()));
+    assert!(ClassifyParams { seq: Some(0) }.validate().is_err());
+    assert_eq!(ClassifyParams { seq: Some(1) }.validate(), Ok(()));
+    assert_eq!(ClassifyParams::default().validate(), Ok(()));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_timeout_outside_the_schema_runs_nothing_and_records_nothing() {
+    let fixture = Fixture::named("passing");
+    let warden = warden(&fixture);
+    let params = VerifyParams {
+        timeout_secs: Some(0.0),
+        ..verify_params("runtime/tests")
+    };
+    let output = warden.verify(params, None, CancellationToken::new()).await;
+    assert!(output.is_error);
+    assert!(
+        output.summary.contains("timeout_secs"),
+        "{}",
+        output.summary
+    );
+    assert!(!fixture.ledger().exists());
+}
+
+#[test]
+fn a_project_without_a_ledger_has_empty_stats_and_nothing_to_classify() {
+    let fixture = Fixture::named("passing");
+    let warden = warden(&fixture);
+    let stats = warden.ledger_stats();
+    assert!(!stats.is_error, "{}", stats.summary);
+    assert_eq!(stats.structured["runs"], 0);
+    assert_eq!(stats.structured["pass_rate"], serde_json::Value::Null);
+    let classified = warden.classify(ClassifyParams::default());
+    assert!(classified.is_error);
+    assert!(
+        classified.summary.contains("run `verify` first"),
+        "{}",
+        classified.summary
+    );
+}
+
+#[test]
+fn check_answers_for_file_writes_too() {
+    let fixture = Fixture::named("passing");
+    let warden = warden(&fixture);
+    let write = |target: &str| {
+        warden.check(CheckParams {
+            target: Some(target.into()),
+            tool: Some("fs".into()),
+            action: Some("write".into()),
+            ..CheckParams::default()
+        })
+    };
+    let allowed = write("src/app.py");
+    assert_eq!(allowed.structured["allowed"], true, "{}", allowed.summary);
+    assert_eq!(allowed.structured["tool"], "fs");
+    let protected = write("docs/00_foundations/charter.md");
+    assert!(!protected.is_error);
+    assert_eq!(protected.structured["allowed"], false);
+    let unknown = warden.check(CheckParams {
+        tool: Some("bash".into()),
+        action: Some("run".into()),
+        target: Some("rm -rf /".into()),
+        ..CheckParams::default()
+    });
+    assert_eq!(unknown.structured["allowed"], false, "default deny");
+}
+
+/// The ledger is history for `verify` through MCP too: a test that passed on this very code
+/// and now fails (its rerun too) is a flake, and `classify` says the same of the record.
+#[tokio::test(flavor = "current_thread")]
+async fn the_projects_ledger_is_history_so_a_pass_then_a_failure_on_the_same_code_is_a_flake() {
+    let fixture = Fixture::named("flaky");
+    let state = fixture.outside().join("flaky-state");
+    fixture.write("runtime/tests/state_dir.txt", state.to_str().unwrap());
+    let warden = warden(&fixture);
+    let target = "runtime/tests/test_flaky.py::test_follows_switch";
+    let first = warden
+        .verify(verify_params(target), None, CancellationToken::new())
+        .await;
+    assert_eq!(first.structured["status"], "passed", "{}", first.summary);
+
+    std::fs::write(state.join("switch"), "fail").unwrap();
+    let params = VerifyParams {
+        retries: Some(1),
+        ..verify_params(target)
+    };
+    let second = warden.verify(params, None, CancellationToken::new()).await;
+    assert!(!second.is_error, "{}", second.summary);
+    assert_eq!(
+        second.structured["fingerprint"],
+        first.structured["fingerprint"]
+    );
+    assert_eq!(second.structured["failure_class"], "test_flake");
+    assert_eq!(second.structured["flaky_tests"], json!([target]));
+
+    let classified = warden.classify(ClassifyParams { seq: Some(2) });
+    assert_eq!(classified.structured["failure_class"], "test_flake");
+    assert_eq!(classified.structured["flaky_tests"], json!([target]));
+    let stats = warden.ledger_stats();
+    assert_eq!(stats.structured["runs"], 2);
+    assert_eq!(stats.structured["flaky_runs"], 1, "{}", stats.structured);
+}
+
+#[test]
+fn progress_messages_say_what_is_done_what_failed_and_what_runs() {
+    let first = warden_mcp::RunProgress {
+        done: 3,
+        finished: 3,
+        collected: Some(5),
+        failures: 1,
+        attempt: 1,
+        running: Some("runtime/tests/test_a.py::test_slow".into()),
+    };
+    assert_eq!(
+        first.message(),
+        "3/5 tests done, 1 failed, running runtime/tests/test_a.py::test_slow"
+    );
+    let rerun = warden_mcp::RunProgress {
+        done: 6,
+        finished: 1,
+        collected: None,
+        failures: 0,
+        attempt: 2,
+        running: None,
+    };
+    assert_eq!(
+        rerun.message(),
+        "rerun 1 of the failed tests: 1 tests done, 0 failed"
+    );
+}
