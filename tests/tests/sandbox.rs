@@ -182,6 +182,39 @@ def test_memory():
 }
 
 #[test]
+fn the_process_limit_binds_a_run_as_root_too_and_is_named_in_the_retry_context() {
+    // RLIMIT_NPROC alone does not bind the host's root (these tests' usual user); the run's
+    // PID namespace's pid_max does, at `processes` to `processes + 299`.
+    let fixture = project(
+        r#"
+import subprocess
+
+def test_fork_bomb():
+    children = []
+    try:
+        for _ in range(1000):
+            children.append(subprocess.Popen(["sleep", "60"]))
+    except BlockingIOError:
+        assert len(children) < 32 + 300, len(children)
+        raise
+    finally:
+        for child in children:
+            child.kill()
+            child.wait()
+"#,
+        "processes = 32\n",
+    );
+    let out = verify_json(fixture.root(), &["runtime/tests", "--retries", "0"]);
+    let doc = out.json();
+    assert_eq!(out.code, Some(1), "{}", out.stdout);
+    assert_eq!(doc["counts"]["failed"], 1, "{:?}", failures(&doc));
+    assert_eq!(doc["sandbox"]["processes"], 32, "{}", doc["sandbox"]);
+    let context = doc["retry_context"]["error_messages"].to_string();
+    assert!(context.contains("[Errno 11]"), "{context}");
+    assert!(context.contains("[sandbox] processes"), "{context}");
+}
+
+#[test]
 fn a_refused_path_gets_a_hint_naming_the_policy_key() {
     let fixture = project(
         "def test_reads_home():\n    open('/etc/../root/.profile-warden-probe', 'w')\n",

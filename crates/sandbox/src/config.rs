@@ -32,7 +32,9 @@ pub enum Network {
 pub struct Limits {
     /// Bytes of private writable memory (`RLIMIT_DATA`) each process may map.
     pub memory_bytes: Option<u64>,
-    /// Processes and threads the run's user may have at once inside the sandbox (`RLIMIT_NPROC`).
+    /// Processes and threads the run may have at once: `RLIMIT_NPROC` in the run's user
+    /// namespace (which the kernel does not apply to the host's root) and the run's PID
+    /// namespace's `pid_max` (which binds root too, at `processes` to `processes + 299`).
     pub processes: Option<u64>,
     /// The largest file a process may write (`RLIMIT_FSIZE`; past it, `SIGXFSZ`).
     pub file_size_bytes: Option<u64>,

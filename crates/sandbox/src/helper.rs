@@ -9,8 +9,8 @@
 //!    `/dev/shm`; `lo` up. Then it starts stage 2 (itself again, as PID 1 of the new PID
 //!    namespace) and waits for it.
 //! 2. **Init** (PID 1 inside): a parent-death signal (so killing stage 1 kills the namespace), a
-//!    fresh `/proc` that shows only the run, rlimits, Landlock (file system, signal and
-//!    abstract-socket scopes); it writes the [`Status`] and starts the command, reaping every
+//!    fresh `/proc` that shows only the run, rlimits and the namespace's `pid_max`, Landlock
+//!    (file system, signal and abstract-socket scopes); it writes the [`Status`] and starts the command, reaping every
 //!    orphan until the command exits. When PID 1 exits the kernel kills everything left in the
 //!    namespace: a child that called `setsid`, re-forks, or scrubbed its environment included.
 //!
@@ -156,12 +156,11 @@ fn stage_outside(config: &Config, command: &[OsString]) -> i32 {
 fn stage_init(config: &Config, mut status: Status, command: &[OsString]) -> i32 {
     // If stage 1 dies (Warden killed it at the deadline), so does this namespace.
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
-    if status.namespaces.iter().any(|n| n == "pid")
-        && status.namespaces.iter().any(|n| n == "mount")
-    {
+    let own_pid_namespace = status.namespaces.iter().any(|n| n == "pid");
+    if own_pid_namespace && status.namespaces.iter().any(|n| n == "mount") {
         mounts::private_proc(&mut status);
     }
-    limits::apply(&config.limits, &mut status);
+    limits::apply(&config.limits, own_pid_namespace, &mut status);
     // Opened before Landlock, which would refuse it afterwards: the command cannot write it.
     let mut status_file = match File::create(&config.status_file) {
         Ok(f) => f,

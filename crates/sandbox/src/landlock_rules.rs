@@ -33,10 +33,20 @@ fn build_and_restrict(config: &Config) -> Result<(u32, bool), String> {
         .map_err(err)?
         .scope(Scope::Signal | Scope::AbstractUnixSocket)
         .map_err(err)?;
-    let mut readable = vec![config.root.clone()];
-    readable.extend(config.read.iter().cloned());
-    let mut writable = vec![config.root.clone()];
-    writable.extend(config.write.iter().cloned());
+    // Each rule costs an open, two stats and a system call: a path given twice, or readable
+    // and writable, gets one rule with the wider access.
+    let mut writable: Vec<&std::path::Path> = vec![&config.root];
+    for path in &config.write {
+        if !writable.contains(&path.as_path()) {
+            writable.push(path);
+        }
+    }
+    let mut readable: Vec<&std::path::Path> = Vec::new();
+    for path in &config.read {
+        if !writable.contains(&path.as_path()) && !readable.contains(&path.as_path()) {
+            readable.push(path);
+        }
+    }
     let status = ruleset
         .create()
         .map_err(err)?
