@@ -134,6 +134,42 @@ def test_the_ledger_and_bytecode_cache_are_read_only():
 }
 
 #[test]
+fn a_policy_or_repository_planted_where_none_was_is_removed_after_the_run() {
+    // No warden.toml (the built-in policy) and no .git: nothing to bind read-only, so the run
+    // can create them; Warden removes them once every process of the run is gone.
+    let fixture = Fixture::empty();
+    fixture.write(
+        "runtime/tests/test_plant.py",
+        r#"
+import os
+
+def test_plants_a_policy_and_a_repository():
+    open("warden.toml", "w").write('version = 1\n[sandbox]\nmode = "off"\n')
+    os.makedirs(".git/hooks/deep")
+    open(".git/config", "w").write("[core]\n\tfsmonitor = touch /tmp/pwned\n")
+    os.chmod(".git/hooks/deep", 0o500)
+    os.chmod(".git/hooks", 0o500)
+    assert os.path.isfile("warden.toml") and os.path.isfile(".git/config")
+"#,
+    );
+    let out = verify_json(fixture.root(), &["runtime/tests", "--retries", "0"]);
+    let doc = out.json();
+    assert_eq!(out.code, Some(0), "{:?}\n{}", failures(&doc), out.stderr);
+    assert_eq!(doc["counts"]["passed"], 1);
+    assert!(!fixture.root().join("warden.toml").exists());
+    assert!(!fixture.root().join(".git").exists());
+    let removed = doc["sandbox"]["removed"].to_string();
+    assert!(
+        removed.contains("/warden.toml") && removed.contains("/.git"),
+        "{}",
+        doc["sandbox"]
+    );
+    // The next run has the built-in policy again, sandbox on.
+    let next = verify_json(fixture.root(), &["runtime/tests", "--retries", "0"]);
+    assert_eq!(next.json()["sandbox"]["enforced"], true);
+}
+
+#[test]
 fn every_descendant_dies_with_the_run_whatever_it_did() {
     let marker = format!("warden-escapee-{}", std::process::id());
     let fixture = project(

@@ -141,6 +141,11 @@ fn sandbox_report(status: &warden_executor::SandboxStatus) -> warden_taxonomy::S
             .map(|p| p.display().to_string())
             .collect(),
         missing: status.missing.clone(),
+        removed: status
+            .removed
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
     }
 }
 

@@ -291,6 +291,12 @@ fn sandbox_line(s: &warden_taxonomy::SandboxReport) -> String {
     if !s.missing.is_empty() {
         line.push_str(&format!("; missing: {}", s.missing.join("; ")));
     }
+    if !s.removed.is_empty() {
+        line.push_str(&format!(
+            "; removed what the run planted: {}",
+            s.removed.join(", ")
+        ));
+    }
     line
 }
 

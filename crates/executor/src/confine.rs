@@ -31,6 +31,11 @@ pub(crate) struct Confinement {
     launcher: PathBuf,
     dir: tempfile::TempDir,
     config: Config,
+    /// Protected paths that did not exist before the run: a bind mount needs something to
+    /// cover, so the run could create them (a `warden.toml` would be the next run's policy, a
+    /// `.git/config` would run its commands in Warden's `git ls-files`). Whatever is there
+    /// after the run is the run's plant and is removed.
+    absent: Vec<PathBuf>,
 }
 
 impl Confinement {
@@ -76,6 +81,14 @@ impl Confinement {
                 read_only.push(path);
             }
         }
+        let absent = read_only
+            .iter()
+            .filter(|p| {
+                std::fs::symlink_metadata(p)
+                    .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+            })
+            .cloned()
+            .collect();
         let config = Config {
             mode,
             root,
@@ -99,6 +112,7 @@ impl Confinement {
             launcher: plan.launcher.clone(),
             dir,
             config,
+            absent,
         })
     }
 
@@ -125,10 +139,60 @@ impl Confinement {
             .collect()
     }
 
-    /// What the helper reported to have in force (`None` if it never got that far).
+    /// What the helper reported to have in force (`None` if it never got that far), once the
+    /// run is over: first it removes what the run planted where a protected path was absent
+    /// (every process of the run is gone by then, so nothing recreates it), and lists it in
+    /// [`Status::removed`].
     pub(crate) fn status(&self) -> Option<Status> {
         let bytes = std::fs::read(&self.config.status_file).ok()?;
-        serde_json::from_slice(&bytes).ok()
+        let mut status: Status = serde_json::from_slice(&bytes).ok()?;
+        for path in &self.absent {
+            match remove_plant(path) {
+                Ok(false) => {}
+                Ok(true) => status.removed.push(path.clone()),
+                Err(e) => status.missing.push(format!(
+                    "{} was created by the run and could not be removed: {e}; remove it before trusting the next run",
+                    path.display()
+                )),
+            }
+        }
+        Some(status)
+    }
+}
+
+/// Removes what is at `path` without following links; `Ok(false)`: nothing was there.
+fn remove_plant(path: &Path) -> std::io::Result<bool> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    if meta.is_dir() {
+        open_up(path);
+        std::fs::remove_dir_all(path)?;
+    } else {
+        std::fs::remove_file(path)?;
+    }
+    Ok(true)
+}
+
+/// Makes every directory beneath `top` writable by its owner, so that Warden running as the
+/// run's user can empty the directories a test made read-only. Iterative: the depth is the
+/// test's choice.
+fn open_up(top: &Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut dirs = vec![top.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        dirs.extend(
+            entries
+                .flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| e.path()),
+        );
     }
 }
 
@@ -164,6 +228,12 @@ pub(crate) fn hints(
             hints.push(hint);
         }
     };
+    for path in &status.removed {
+        add(format!(
+            "the run created `{}`, which the sandbox protects (Warden's state, the policy, the repository's history or a surface a deny rule protects); Warden removed it after the run: tests may not plant it",
+            path.display()
+        ));
+    }
     for message in messages {
         let message = message.as_ref();
         if let Some((errno, path)) = refused_path(message) {

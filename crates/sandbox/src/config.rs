@@ -149,6 +149,11 @@ pub struct Status {
     pub missing: Vec<String>,
     /// Set when the run was refused (mode `required` and something is missing): nothing ran.
     pub refused: Option<String>,
+    /// Protected paths that did not exist when the run started and that the run created (a
+    /// planted policy or repository): the caller removes them after the run and lists them
+    /// here. The helper never sets it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removed: Vec<PathBuf>,
 }
 
 impl Status {
@@ -165,6 +170,7 @@ impl Status {
             read_only: Vec::new(),
             missing: Vec::new(),
             refused: None,
+            removed: Vec::new(),
         }
     }
 

@@ -482,6 +482,10 @@ pub struct SandboxReport {
     pub read_only: Vec<String>,
     /// Protections asked for and not in force (best-effort), each with its reason.
     pub missing: Vec<String>,
+    /// Protected paths that were absent and that the run created (a planted policy or
+    /// repository); Warden removed them after the run.
+    #[serde(default)]
+    pub removed: Vec<String>,
 }
 
 impl VerifyReport {
