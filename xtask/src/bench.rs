@@ -22,6 +22,8 @@
 //!    2,000-test run, repeated to 128 MiB, beside two floors on the same bytes.
 //! 5. **Policy and classifier**: the criterion benches of `warden-policy` (decisions per second)
 //!    and `warden-classifier` (10k, 100k and 1M history runs).
+//! 6. **MCP round trip**: `verify` of one test through a running `warden mcp` (handshake done
+//!    once) against a `warden verify --json` process per call (see [`mcp`]).
 //!
 //! The table goes to stdout and to `target/bench/results.md`. `cargo xtask test` never runs
 //! this (it only builds the criterion benches); speed is measured here, not in timed tests.
@@ -38,6 +40,8 @@ use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::process::{self, cargo, describe};
 use crate::venv::{self, VenvError};
+
+mod mcp;
 
 /// Sizes of output a test prints in the memory comparison, in MiB.
 const FLOOD_MIB: [u64; 3] = [2, 20, 200];
@@ -89,6 +93,8 @@ struct Plan {
     one_test: usize,
     memory: usize,
     kill: usize,
+    /// Rounds of the MCP round trip comparison.
+    mcp: usize,
     /// Criterion's measurement time per benchmark, in seconds.
     criterion_secs: u32,
 }
@@ -101,6 +107,7 @@ impl Plan {
                 one_test: 3,
                 memory: 1,
                 kill: 1,
+                mcp: 3,
                 criterion_secs: 1,
             }
         } else {
@@ -109,6 +116,7 @@ impl Plan {
                 one_test: 61,
                 memory: 3,
                 kill: 3,
+                mcp: 61,
                 criterion_secs: 8,
             }
         }
@@ -141,6 +149,8 @@ pub(crate) fn run(root: &Utf8Path, args: &BenchArgs) -> Result<(), BenchError> {
     fs::write(&stream_path, &many.bare_stdout).map_err(io_error(format!("write {stream_path}")))?;
     println!("==> overhead: 1 test, {} rounds", plan.one_test);
     let one = contenders.overhead(dir, "one", &suite(1, 1, 0), 1, plan.one_test)?;
+    println!("==> MCP round trip: 1 test, {} rounds", plan.mcp);
+    let mcp = contenders.mcp_overhead(dir, plan.mcp)?;
     println!(
         "==> memory: a test prints {FLOOD_MIB:?} MiB, {} rounds",
         plan.memory
@@ -177,6 +187,7 @@ pub(crate) fn run(root: &Utf8Path, args: &BenchArgs) -> Result<(), BenchError> {
         machine: machine.finish(),
         many,
         one,
+        mcp,
         memory,
         kill,
         parser,
@@ -1005,6 +1016,7 @@ struct Report {
     machine: Machine,
     many: Overhead,
     one: Overhead,
+    mcp: mcp::McpOverhead,
     memory: Vec<Memory>,
     kill: Kill,
     parser: Parser,
@@ -1026,6 +1038,7 @@ impl Report {
         out.push_str("| Comparison | Warden | Alternative | Result | Target | Met |\n");
         out.push_str("|---|---|---|---|---|---|\n");
         self.overhead_rows(&mut out);
+        self.mcp.row(&mut out);
         self.memory_rows(&mut out);
         self.kill_row(&mut out);
         self.parser_row(&mut out);
@@ -1355,6 +1368,11 @@ mod tests {
             },
             many: overhead(6000.0 * warden_ms / 300.0, 6000.0),
             one: overhead(warden_ms, 300.0),
+            mcp: mcp::McpOverhead {
+                mcp: vec![ms(warden_ms - 40.0); 3],
+                cli: vec![ms(warden_ms), ms(warden_ms + 1.0), ms(warden_ms - 1.0)],
+                ping: vec![ms(0.12); 3],
+            },
             memory: FLOOD_MIB
                 .iter()
                 .map(|&mib| Memory {
@@ -1420,6 +1438,13 @@ mod tests {
             "{good}"
         );
         assert!(good.contains("`python -m pytest`"), "{good}");
+        assert!(
+            good.contains(
+                "| -40.0 ms per call, median of per-round differences; a `ping` round trip \
+                 0.12 ms | ≤ +5 ms | yes |"
+            ),
+            "{good}"
+        );
 
         let bad = sample_report(320.0, 20 * 1024).markdown();
         assert!(bad.contains("| +20.0 ms (+14.0 ms against the same environment), median"));
