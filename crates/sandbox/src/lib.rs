@@ -31,6 +31,7 @@
 
 mod config;
 pub mod helper;
+mod idmap;
 mod landlock_rules;
 mod limits;
 mod mounts;

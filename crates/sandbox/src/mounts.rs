@@ -7,6 +7,7 @@ use nix::sched::{CloneFlags, unshare};
 use nix::sys::statvfs::{FsFlags, statvfs};
 
 use crate::config::{Config, Network, Status};
+use crate::idmap::{self, Maps};
 
 /// The namespaces stage 1 got.
 #[derive(Debug, Default, Clone, Copy)]
@@ -17,7 +18,7 @@ pub(crate) struct Namespaced {
 
 /// Enters new user (unless unavailable to root, who does not need it), mount, PID and network
 /// namespaces, recording what it got in `status`.
-pub(crate) fn enter_namespaces(config: &Config, status: &mut Status) -> Namespaced {
+pub(crate) fn enter_namespaces(config: &Config, maps: Maps, status: &mut Status) -> Namespaced {
     let mut flags = CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWPID;
     let net = config.network != Network::Host;
     if net {
@@ -40,7 +41,15 @@ pub(crate) fn enter_namespaces(config: &Config, status: &mut Status) -> Namespac
     // rlimits are counted per namespace.
     match unshare(flags | CloneFlags::CLONE_NEWUSER) {
         Ok(()) => {
-            if let Err(e) = write_id_maps(uid.as_raw(), gid.as_raw()) {
+            let mapped = match maps {
+                Maps::Own => write_id_maps(uid.as_raw(), gid.as_raw()),
+                Maps::FromParent => match idmap::await_parent() {
+                    Ok(true) => Ok(()),
+                    Ok(false) => write_id_maps(uid.as_raw(), gid.as_raw()),
+                    Err(e) => Err(e),
+                },
+            };
+            if let Err(e) = mapped {
                 status
                     .missing
                     .push(format!("uid/gid maps for the user namespace: {e}"));
