@@ -136,6 +136,23 @@ fn invalid(tool: &str, problem: &dyn std::fmt::Display) -> ErrorData {
     ErrorData::invalid_params(format!("invalid arguments for `{tool}`: {problem}"), None)
 }
 
+/// The `progress` of the next notification, or `None` to send none. It is the count of tests
+/// done, made to increase with each notification as MCP requires: a report with no more tests
+/// done (the running test changed, a rerun began) moves it halfway up to the next whole test,
+/// never reaching it, and never past the `total`.
+fn next_progress(last: Option<f64>, done: u64, total: Option<f64>) -> Option<f64> {
+    let done = done as f64;
+    let Some(last) = last.filter(|last| *last >= done) else {
+        return Some(done);
+    };
+    let ceiling = last.floor() + 1.0;
+    if total.is_some_and(|total| ceiling > total) {
+        return None;
+    }
+    let next = last + (ceiling - last) / 2.0;
+    (next > last && next < ceiling).then_some(next)
+}
+
 fn result(output: ToolOutput) -> CallToolResult {
     let mut result = CallToolResult::structured(output.structured.clone());
     // The summary first, then the document as JSON text for clients that do not read
@@ -195,12 +212,19 @@ impl ServerHandler for WardenServer {
                     let (sink, mut reports) = mpsc::unbounded_channel::<crate::RunProgress>();
                     let peer = context.peer.clone();
                     tokio::spawn(async move {
+                        let mut last = None;
                         while let Some(report) = reports.recv().await {
-                            let total = report.collected.map(|c| c as f64);
-                            let mut param =
-                                ProgressNotificationParam::new(token.clone(), report.done as f64)
-                                    .with_message(report.message());
-                            if let (Some(total), 1) = (total, report.attempt) {
+                            let total = report
+                                .collected
+                                .filter(|_| report.attempt == 1)
+                                .map(|c| c as f64);
+                            let Some(value) = next_progress(last, report.done, total) else {
+                                continue;
+                            };
+                            last = Some(value);
+                            let mut param = ProgressNotificationParam::new(token.clone(), value)
+                                .with_message(report.message());
+                            if let Some(total) = total {
                                 param = param.with_total(total);
                             }
                             if let Err(e) = peer.notify_progress(param).await {
@@ -240,5 +264,34 @@ impl ServerHandler for WardenServer {
             }
         };
         Ok(result(output).into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_progress;
+
+    #[test]
+    fn progress_strictly_increases_stays_below_the_next_test_and_within_the_total() {
+        assert_eq!(next_progress(None, 0, None), Some(0.0));
+        // Nothing more done: halfway up to the next test, again and again.
+        assert_eq!(next_progress(Some(0.0), 0, Some(2.0)), Some(0.5));
+        assert_eq!(next_progress(Some(0.5), 0, Some(2.0)), Some(0.75));
+        // A test finished: its count again.
+        assert_eq!(next_progress(Some(0.75), 1, Some(2.0)), Some(1.0));
+        assert_eq!(next_progress(Some(1.0), 3, None), Some(3.0));
+        // All done: nothing may go past the total.
+        assert_eq!(next_progress(Some(2.0), 2, Some(2.0)), None);
+        // Without a total (reruns), repeats still rise.
+        assert_eq!(next_progress(Some(2.0), 2, None), Some(2.5));
+        // Halving ends where the floating point does: no notification rather than a repeat.
+        let mut last = 5.0;
+        let mut sent = 0;
+        while let Some(next) = next_progress(Some(last), 5, None) {
+            assert!(next > last && next < 6.0, "{next}");
+            last = next;
+            sent += 1;
+        }
+        assert!(sent > 40, "{sent}");
     }
 }
