@@ -48,6 +48,18 @@ pub(crate) struct SuitesArgs {
     /// Only this project (repeatable); by default all of them.
     #[arg(long = "project", value_name = "NAME")]
     pub(crate) projects: Vec<String>,
+    /// Warden's sandbox: `on` (the default policy's, required: every run must report it
+    /// enforced) or `off` (`[sandbox] mode = "off"` added to the policy `warden init` writes),
+    /// to compare counts and times with and without it.
+    #[arg(long, value_enum, default_value_t = Sandbox::On)]
+    pub(crate) sandbox: Sandbox,
+}
+
+/// `--sandbox`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Sandbox {
+    On,
+    Off,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -153,11 +165,15 @@ pub(crate) fn run(root: &Utf8Path, args: &SuitesArgs) -> Result<(), SuitesError>
         outcomes.push(outcome);
     }
     let markdown = report::markdown(&machine.finish(), &outcomes, args);
-    let results = out_dir.join(if args.quick {
-        "results-quick.md"
-    } else {
-        "results.md"
-    });
+    let results = out_dir.join(format!(
+        "results{}{}.md",
+        if args.quick { "-quick" } else { "" },
+        if args.sandbox == Sandbox::Off {
+            "-sandbox-off"
+        } else {
+            ""
+        }
+    ));
     fs::write(&results, &markdown).map_err(io_error(format!("write {results}")))?;
     println!("\n{markdown}");
     println!("(written to {results}; logs in {logs})");
@@ -197,6 +213,12 @@ fn measure(
     }
     let (bare_tree, warden_tree) = (&roots[0], &roots[1]);
     init(contenders.warden, warden_tree, project)?;
+    if args.sandbox == Sandbox::Off {
+        let policy = warden_tree.join("warden.toml");
+        let mut text = fs::read_to_string(&policy).map_err(io_error(format!("read {policy}")))?;
+        text.push_str("\n[sandbox]\nmode = \"off\"\n");
+        fs::write(&policy, text).map_err(io_error(format!("write {policy}")))?;
+    }
 
     let mut bare = Vec::new();
     let mut warden = Vec::new();
@@ -239,7 +261,15 @@ fn measure(
         let again = contenders.warden(project, warden_tree, &first, "again")?;
         narrow_fingerprint = Some(again.fingerprint);
     }
-    let problems = problems(&bare, &warden, narrow_fingerprint.as_ref());
+    let mut problems = problems(&bare, &warden, narrow_fingerprint.as_ref());
+    // Say so if the runs were not confined as asked: a comparison of the wrong thing.
+    let wanted = (args.sandbox == Sandbox::On).then_some(true);
+    if let Some(run) = warden.iter().find(|w| w.sandbox_enforced != wanted) {
+        problems.push(format!(
+            "asked for the sandbox {:?}, a Warden run reported `sandbox.enforced` {:?}; see {}",
+            args.sandbox, run.sandbox_enforced, run.log
+        ));
+    }
     for problem in &problems {
         println!("    PROBLEM: {problem}");
     }

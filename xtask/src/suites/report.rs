@@ -23,8 +23,18 @@ pub(crate) fn markdown(machine: &Machine, outcomes: &[Outcome], args: &SuitesArg
     let _ = writeln!(
         out,
         "Machine: {}, {} cores, Linux {}; Python {}, pytest {}. Load average (1, 5, 15 min) {} \
-         at the start and {} at the end. Runs: {rounds}.\n",
-        m.cpu, m.cores, m.kernel, m.python, m.pytest, m.load_start, m.load_end
+         at the start and {} at the end. Runs: {rounds}. Warden's sandbox: {}.\n",
+        m.cpu,
+        m.cores,
+        m.kernel,
+        m.python,
+        m.pytest,
+        m.load_start,
+        m.load_end,
+        match args.sandbox {
+            super::Sandbox::On => "on (the default, required)",
+            super::Sandbox::Off => "off (`--sandbox off`: `[sandbox] mode = \"off\"`)",
+        }
     );
     out.push_str(
         "| Project (sdist) | Bare pytest | Bare pytest's counts | Warden's counts | Counts | \

@@ -56,6 +56,8 @@ pub(crate) struct WardenRun {
     pub(crate) fingerprint: Option<String>,
     /// The first test's node id, for a narrow second run.
     pub(crate) first_test: Option<String>,
+    /// The report's `sandbox.enforced` (`None`: the run was not confined).
+    pub(crate) sandbox_enforced: Option<bool>,
     pub(crate) log: Utf8PathBuf,
 }
 
@@ -163,6 +165,9 @@ impl Contenders<'_> {
                 .pointer("/tests/0/nodeid")
                 .and_then(|id| id.as_str())
                 .map(str::to_owned),
+            sandbox_enforced: document
+                .pointer("/sandbox/enforced")
+                .and_then(|e| e.as_bool()),
             log,
         })
     }
