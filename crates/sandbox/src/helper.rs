@@ -1,9 +1,7 @@
 //! The helper mode: `warden __sandbox-exec CONFIG -- COMMAND...`.
 //!
 //! It runs as a fresh, single-threaded process (the caller dispatches to [`main`] before it
-//! starts any runtime), because `unshare(CLONE_NEWUSER)` refuses threaded callers. Two stages,
-//! three for root (whose stage 0 starts stage 1 and writes its uid/gid maps from outside, every
-//! id to itself, so root keeps its reach over files other users own: see [`crate::idmap`]):
+//! starts any runtime), because `unshare(CLONE_NEWUSER)` refuses threaded callers. Two stages:
 //!
 //! 1. **Outside** (the process Warden spawned): new user, mount, PID and (unless the network is
 //!    `host`) network namespaces in one `unshare`; identity uid/gid maps, so files keep their
@@ -16,6 +14,13 @@
 //!    orphan until the command exits. When PID 1 exits the kernel kills everything left in the
 //!    namespace: a child that called `setsid`, re-forks, or scrubbed its environment included.
 //!
+//! For root, stage 1 leaves the user namespace out of its `unshare` and the init stage makes
+//! it once `/proc` and `pid_max` are set (they need the host's root); stage 1, still in the
+//! host's user namespace, then maps every id root has into it (a namespace can map only its
+//! creator's own id, and with root alone mapped, other users' files show as `nobody`, beyond
+//! root's override of their permissions). The init stage announces its namespace in its
+//! process name and waits for the maps.
+//!
 //! The command's exit code passes through both stages; death by signal `S` becomes exit code
 //! `128 + S` in stage 2 and is re-raised as `S` by stage 1.
 
@@ -23,12 +28,11 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::io::Write as _;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
-use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signal::Signal;
 
 use crate::config::{Config, Mode, Network, Status};
-use crate::idmap::{self, Maps};
 use crate::{landlock_rules, limits, mounts, netlink};
 
 /// The hidden subcommand of the `warden` binary that runs this helper.
@@ -39,17 +43,17 @@ pub const HELPER_ARG: &str = "__sandbox-exec";
 pub const EXIT_REFUSED: i32 = 125;
 
 const INIT_FLAG: &str = "--init";
-/// Stage 1 started by a root helper, which writes its uid/gid maps (see [`crate::idmap`]).
-const MAPPED_FLAG: &str = "--mapped";
+/// The init stage creates the run's user namespace (and stage 1 maps it); see
+/// [`mounts::enter_user_namespace_mapped_by_parent`].
+const INIT_USERNS_FLAG: &str = "--init-userns";
 
 /// Runs the helper on the arguments after [`HELPER_ARG`]; returns the exit code. Call it first
 /// thing in `main`, before any thread exists.
 pub fn main(args: Vec<OsString>) -> i32 {
-    let (stage, rest) = match args.first() {
-        Some(flag) if flag == INIT_FLAG => (Stage::Init, &args[1..]),
-        Some(flag) if flag == MAPPED_FLAG => (Stage::Outside(Maps::FromParent), &args[1..]),
-        _ if nix::unistd::geteuid().is_root() => (Stage::Mapper, &args[..]),
-        _ => (Stage::Outside(Maps::Own), &args[..]),
+    let (init, userns, rest) = match args.first() {
+        Some(flag) if flag == INIT_FLAG => (true, false, &args[1..]),
+        Some(flag) if flag == INIT_USERNS_FLAG => (true, true, &args[1..]),
+        _ => (false, false, &args[..]),
     };
     let Some(sep) = rest.iter().position(|a| a == "--") else {
         eprintln!("warden-sandbox: usage: {HELPER_ARG} CONFIG -- COMMAND...");
@@ -67,7 +71,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
             return EXIT_REFUSED;
         }
     };
-    if stage == Stage::Init {
+    if init {
         let status: Status = match head
             .get(1)
             .and_then(|s| s.to_str())
@@ -79,61 +83,21 @@ pub fn main(args: Vec<OsString>) -> i32 {
                 return EXIT_REFUSED;
             }
         };
-        return stage_init(&config, status, command);
+        stage_init(&config, status, userns, command)
+    } else {
+        stage_outside(&config, command)
     }
-    // Warden's SIGINT/SIGTERM at the deadline are for pytest (same process group): the outer
-    // stages wait them out instead of dying first and taking the namespace down with them (the
-    // init stage's parent-death signal). Blocked, not ignored, and unblocked again by the init
-    // stage before it starts pytest: `Command` passes the signal mask on to what it starts.
+}
+
+fn stage_outside(config: &Config, command: &[OsString]) -> i32 {
+    // Warden's SIGINT/SIGTERM at the deadline are for pytest (same process group): this stage
+    // waits them out instead of dying first and taking the namespace down with it (its
+    // parent-death signal). Blocked, not ignored, and unblocked again by the init stage before
+    // it starts pytest: `Command` passes the signal mask on to what it starts.
     let stop = stop_signals();
     let _ = stop.thread_block();
-    match stage {
-        Stage::Mapper => stage_mapper(&config, rest, &stop),
-        Stage::Outside(maps) => stage_outside(&config, maps, command, &stop),
-        Stage::Init => EXIT_REFUSED,
-    }
-}
-
-/// Which stage this process is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stage {
-    /// A root helper: starts stage 1 and writes its uid/gid maps.
-    Mapper,
-    /// Stage 1, with its maps written by itself or by its parent.
-    Outside(Maps),
-    /// Stage 2, PID 1 of the run's namespace.
-    Init,
-}
-
-/// Root's stage 0: stage 1 as a child whose namespace maps every id to itself.
-fn stage_mapper(config: &Config, args: &[OsString], stop: &SigSet) -> i32 {
-    let exe = match std::env::current_exe() {
-        Ok(exe) => exe,
-        Err(e) => return refuse_with(config, format!("cannot find the warden binary again: {e}")),
-    };
-    let spawned = Command::new(exe)
-        .arg(HELPER_ARG)
-        .arg(MAPPED_FLAG)
-        .args(args)
-        .stdin(Stdio::piped())
-        .spawn();
-    let mut child = match spawned {
-        Ok(child) => child,
-        Err(e) => return refuse_with(config, format!("cannot start the sandbox's stage 1: {e}")),
-    };
-    if let Some(stdin) = child.stdin.take()
-        && let Err(e) = idmap::map_child(&mut child, stdin)
-    {
-        // Stage 1 maps its own ids instead (or had no user namespace): still confined, with
-        // root's reach limited to files root owns.
-        eprintln!("warden-sandbox: identity maps not written ({e})");
-    }
-    pass_on_exit(&mut child, stop)
-}
-
-fn stage_outside(config: &Config, maps: Maps, command: &[OsString], stop: &SigSet) -> i32 {
     let mut status = Status::new(config);
-    let namespaced = mounts::enter_namespaces(config, maps, &mut status);
+    let namespaced = mounts::enter_namespaces(config, &mut status);
     if namespaced.mount {
         mounts::prepare(config, &mut status);
     }
@@ -168,14 +132,23 @@ fn stage_outside(config: &Config, maps: Maps, command: &[OsString], stop: &SigSe
     let Ok(config_json) = serde_json::to_string(config) else {
         return EXIT_REFUSED;
     };
+    // The init stage mounts the run's `/proc` over the host's in the mount namespace both
+    // stages share: opened now, the host's stays reachable to map the init stage.
+    let host_proc = match namespaced.user_by_init {
+        Some(_) => File::open("/proc").ok(),
+        None => None,
+    };
     let spawned = Command::new(exe)
         .arg(HELPER_ARG)
-        .arg(INIT_FLAG)
+        .arg(if namespaced.user_by_init.is_some() {
+            INIT_USERNS_FLAG
+        } else {
+            INIT_FLAG
+        })
         .arg(config_json)
         .arg(status_json)
         .arg("--")
         .args(command)
-        .stdin(Stdio::null())
         .spawn();
     let mut child = match spawned {
         Ok(child) => child,
@@ -184,12 +157,12 @@ fn stage_outside(config: &Config, maps: Maps, command: &[OsString], stop: &SigSe
             return write_refusal(config, &status);
         }
     };
-    pass_on_exit(&mut child, stop)
-}
-
-/// Waits for the next stage and exits the way it did: a death by signal `S` (exit code
-/// `128 + S` from the init stage, or a real one) is re-raised so Warden sees the signal.
-fn pass_on_exit(child: &mut Child, stop: &SigSet) -> i32 {
+    if let (Some(ranges), Some(proc)) = (&namespaced.user_by_init, &host_proc)
+        && let Err(e) = mounts::map_user_namespace_of(proc, child.id(), ranges)
+    {
+        // The init stage refuses on its own when its maps do not come.
+        eprintln!("warden-sandbox: cannot map the run's user namespace: {e}");
+    }
     match child.wait() {
         Ok(exit) => match exit.code() {
             Some(code) if code > 128 => {
@@ -207,7 +180,7 @@ fn pass_on_exit(child: &mut Child, stop: &SigSet) -> i32 {
     }
 }
 
-fn stage_init(config: &Config, mut status: Status, command: &[OsString]) -> i32 {
+fn stage_init(config: &Config, mut status: Status, userns: bool, command: &[OsString]) -> i32 {
     // If stage 1 dies (Warden killed it at the deadline), so does this namespace.
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
     let own_pid_namespace = status.namespaces.iter().any(|n| n == "pid");
@@ -215,6 +188,9 @@ fn stage_init(config: &Config, mut status: Status, command: &[OsString]) -> i32 
         mounts::private_proc(&mut status);
     }
     limits::apply(&config.limits, own_pid_namespace, &mut status);
+    if userns {
+        mounts::enter_user_namespace_mapped_by_parent(&mut status);
+    }
     // Opened before Landlock, which would refuse it afterwards: the command cannot write it.
     let mut status_file = match File::create(&config.status_file) {
         Ok(f) => f,
@@ -257,7 +233,6 @@ fn run_as_init(config: &Config, command: &[OsString]) -> i32 {
     let child = match Command::new(&command[0])
         .args(&command[1..])
         .current_dir(&config.root)
-        .stdin(Stdio::null())
         .spawn()
     {
         Ok(child) => child,
@@ -297,12 +272,6 @@ fn stop_signals() -> nix::sys::signal::SigSet {
         set.add(signal);
     }
     set
-}
-
-fn refuse_with(config: &Config, reason: String) -> i32 {
-    let mut status = Status::new(config);
-    status.refused = Some(reason);
-    write_refusal(config, &status)
 }
 
 fn refuse(config: &Config, mut status: Status) -> i32 {

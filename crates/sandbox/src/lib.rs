@@ -31,7 +31,6 @@
 
 mod config;
 pub mod helper;
-mod idmap;
 mod landlock_rules;
 mod limits;
 mod mounts;
