@@ -18,11 +18,13 @@
 //!    holding the output pipes) under a 2 s timeout and a policy with a 1 s grace period: the
 //!    time from the deadline to `verify` returning, and the processes of the run left after it.
 //!    The clock starts before Warden does, so Warden's own startup counts against it.
-//! 4. **Parser**: the executor's criterion bench on the standard output recorded from a bare
+//! 4. **Sandbox setup** ([`sandbox`]): the helper running `/bin/true` confined against
+//!    `/bin/true`.
+//! 5. **Parser**: the executor's criterion bench on the standard output recorded from a bare
 //!    2,000-test run, repeated to 128 MiB, beside two floors on the same bytes.
-//! 5. **Policy and classifier**: the criterion benches of `warden-policy` (decisions per second)
+//! 6. **Policy and classifier**: the criterion benches of `warden-policy` (decisions per second)
 //!    and `warden-classifier` (10k, 100k and 1M history runs).
-//! 6. **MCP round trip**: `verify` of one test through a running `warden mcp` (handshake done
+//! 7. **MCP round trip**: `verify` of one test through a running `warden mcp` (handshake done
 //!    once) against a `warden verify --json` process per call (see [`mcp`]).
 //!
 //! The table goes to stdout and to `target/bench/results.md`. `cargo xtask test` never runs
@@ -42,6 +44,7 @@ use crate::process::{self, cargo, describe};
 use crate::venv::{self, VenvError};
 
 mod mcp;
+mod sandbox;
 
 /// Sizes of output a test prints in the memory comparison, in MiB.
 const FLOOD_MIB: [u64; 3] = [2, 20, 200];
@@ -95,6 +98,7 @@ struct Plan {
     kill: usize,
     /// Rounds of the MCP round trip comparison.
     mcp: usize,
+    sandbox: usize,
     /// Criterion's measurement time per benchmark, in seconds.
     criterion_secs: u32,
 }
@@ -108,6 +112,7 @@ impl Plan {
                 memory: 1,
                 kill: 1,
                 mcp: 3,
+                sandbox: 5,
                 criterion_secs: 1,
             }
         } else {
@@ -117,6 +122,7 @@ impl Plan {
                 memory: 3,
                 kill: 3,
                 mcp: 61,
+                sandbox: 201,
                 criterion_secs: 8,
             }
         }
@@ -161,6 +167,8 @@ pub(crate) fn run(root: &Utf8Path, args: &BenchArgs) -> Result<(), BenchError> {
         .collect::<Result<Vec<_>, _>>()?;
     println!("==> kill latency, {} rounds", plan.kill);
     let kill = contenders.kill_latency(dir, plan.kill)?;
+    println!("==> sandbox setup, {} rounds", plan.sandbox);
+    let sandbox = sandbox::measure(&warden, &python, dir, plan.sandbox)?;
 
     let home = out_dir.join("criterion");
     println!("==> parser throughput (criterion)");
@@ -190,6 +198,7 @@ pub(crate) fn run(root: &Utf8Path, args: &BenchArgs) -> Result<(), BenchError> {
         mcp,
         memory,
         kill,
+        sandbox,
         parser,
         policy,
         classifier,
@@ -1019,6 +1028,7 @@ struct Report {
     mcp: mcp::McpOverhead,
     memory: Vec<Memory>,
     kill: Kill,
+    sandbox: sandbox::Setup,
     parser: Parser,
     policy: Estimate,
     classifier: Vec<(u64, Estimate)>,
@@ -1041,6 +1051,7 @@ impl Report {
         self.mcp.row(&mut out);
         self.memory_rows(&mut out);
         self.kill_row(&mut out);
+        self.sandbox.row(&mut out);
         self.parser_row(&mut out);
         self.criterion_rows(&mut out);
         let _ = writeln!(
@@ -1387,6 +1398,10 @@ mod tests {
                 latency: vec![ms(1040.0)],
                 left: 0,
             },
+            sandbox: sandbox::Setup {
+                bare: vec![ms(1.0), ms(1.5), ms(1.0)],
+                confined: vec![ms(7.0), ms(7.5), ms(30.0)],
+            },
             parser: Parser {
                 parse: estimate(1e8, 128e6),
                 memchr_floor: estimate(2e7, 128e6),
@@ -1445,6 +1460,13 @@ mod tests {
                 "| -8.0 ms per call outside the verification itself (MCP 4.0 ms, command line \
                  12.0 ms; whole calls -40.0 ms), medians of per-round differences; a `ping` \
                  round trip 0.12 ms | ≤ +5 ms | yes |"
+            ),
+            "{good}"
+        );
+        assert!(
+            good.contains(
+                "| 7.50 ms [7.00–30.00] | 1.00 ms [1.00–1.50] | +6.00 ms per run (median of \
+                 paired differences) | ≤ 10 ms | yes |"
             ),
             "{good}"
         );
