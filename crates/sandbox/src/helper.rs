@@ -33,7 +33,7 @@ use std::process::Command;
 use nix::sys::signal::Signal;
 
 use crate::config::{Config, Mode, Network, Status};
-use crate::{landlock_rules, limits, mounts, netlink};
+use crate::{landlock_rules, limits, mounts, netlink, userns};
 
 /// The hidden subcommand of the `warden` binary that runs this helper.
 pub const HELPER_ARG: &str = "__sandbox-exec";
@@ -44,7 +44,7 @@ pub const EXIT_REFUSED: i32 = 125;
 
 const INIT_FLAG: &str = "--init";
 /// The init stage creates the run's user namespace (and stage 1 maps it); see
-/// [`mounts::enter_user_namespace_mapped_by_parent`].
+/// [`userns::enter_mapped_by_parent`].
 const INIT_USERNS_FLAG: &str = "--init-userns";
 
 /// Runs the helper on the arguments after [`HELPER_ARG`]; returns the exit code. Call it first
@@ -116,6 +116,19 @@ fn stage_outside(config: &Config, command: &[OsString]) -> i32 {
         }
         _ => {}
     }
+    // Made before the init stage starts, so that its opens never wait.
+    let handshake = match &namespaced.user_by_init {
+        Some(_) => match userns::Parent::create(&config.status_file) {
+            Ok(parent) => Some(parent),
+            Err(e) => {
+                status.missing.push(format!(
+                    "a user namespace (the helper's stages cannot talk: {e})"
+                ));
+                None
+            }
+        },
+        None => None,
+    };
     if config.mode == Mode::Required && !status.missing.is_empty() {
         return refuse(config, status);
     }
@@ -134,13 +147,13 @@ fn stage_outside(config: &Config, command: &[OsString]) -> i32 {
     };
     // The init stage mounts the run's `/proc` over the host's in the mount namespace both
     // stages share: opened now, the host's stays reachable to map the init stage.
-    let host_proc = match namespaced.user_by_init {
+    let host_proc = match handshake {
         Some(_) => File::open("/proc").ok(),
         None => None,
     };
     let spawned = Command::new(exe)
         .arg(HELPER_ARG)
-        .arg(if namespaced.user_by_init.is_some() {
+        .arg(if handshake.is_some() {
             INIT_USERNS_FLAG
         } else {
             INIT_FLAG
@@ -157,8 +170,8 @@ fn stage_outside(config: &Config, command: &[OsString]) -> i32 {
             return write_refusal(config, &status);
         }
     };
-    if let (Some(ranges), Some(proc)) = (&namespaced.user_by_init, &host_proc)
-        && let Err(e) = mounts::map_user_namespace_of(proc, child.id(), ranges)
+    if let (Some(parent), Some(proc), Some(ids)) = (handshake, &host_proc, &namespaced.user_by_init)
+        && let Err(e) = parent.map(proc, child.id(), ids)
     {
         // The init stage refuses on its own when its maps do not come.
         eprintln!("warden-sandbox: cannot map the run's user namespace: {e}");
@@ -189,7 +202,7 @@ fn stage_init(config: &Config, mut status: Status, userns: bool, command: &[OsSt
     }
     limits::apply(&config.limits, own_pid_namespace, &mut status);
     if userns {
-        mounts::enter_user_namespace_mapped_by_parent(&mut status);
+        userns::enter_mapped_by_parent(&config.status_file, &mut status);
     }
     // Opened before Landlock, which would refuse it afterwards: the command cannot write it.
     let mut status_file = match File::create(&config.status_file) {

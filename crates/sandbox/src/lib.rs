@@ -35,6 +35,7 @@ mod landlock_rules;
 mod limits;
 mod mounts;
 mod netlink;
+mod userns;
 
 pub use config::{
     Config, DEVICE_WRITE, Limits, Mode, Network, SYSTEM_READ, SYSTEM_WRITE, Status,

@@ -19,13 +19,13 @@ pub(crate) struct Namespaced {
 }
 
 /// Ids of a user namespace as `(first, count)` ranges.
-type Ranges = Vec<(u32, u32)>;
+pub(crate) type Ranges = Vec<(u32, u32)>;
 
 /// The uids and the gids of a user namespace.
 #[derive(Debug, Clone)]
 pub(crate) struct Ids {
-    uids: Ranges,
-    gids: Ranges,
+    pub(crate) uids: Ranges,
+    pub(crate) gids: Ranges,
 }
 
 /// Enters new user (unless unavailable to root, who does not need it), mount, PID and network
@@ -124,104 +124,6 @@ fn id_ranges(file: &str) -> Option<Ranges> {
         .collect::<Option<_>>()?;
     (!ranges.is_empty()).then_some(ranges)
 }
-
-/// The init stage's side of [`Namespaced::user_by_init`]: a new user namespace, announced
-/// in the process name (the one channel both stages have without a shared descriptor), then
-/// a wait for stage 1 to write its maps. Run it after whatever needs the host's root (the
-/// `pid_max` of the PID namespace, mounting `/proc`).
-pub(crate) fn enter_user_namespace_mapped_by_parent(status: &mut Status) {
-    let entered = unshare(CloneFlags::CLONE_NEWUSER);
-    let _ = nix::sys::prctl::set_name(if entered.is_ok() {
-        USERNS_READY
-    } else {
-        USERNS_FAILED
-    });
-    if let Err(e) = entered {
-        status.missing.push(format!(
-            "a user namespace ({e}; unprivileged user namespaces may be disabled: sysctl user.max_user_namespaces / kernel.unprivileged_userns_clone)"
-        ));
-        return;
-    }
-    let deadline = std::time::Instant::now() + MAP_WAIT;
-    loop {
-        if std::fs::read_to_string("/proc/self/uid_map").is_ok_and(|m| !m.trim().is_empty()) {
-            status.namespaces.insert(0, "user".into());
-            return;
-        }
-        if std::time::Instant::now() > deadline {
-            status
-                .missing
-                .push("uid/gid maps for the user namespace: stage 1 did not write them".into());
-            return;
-        }
-        std::thread::sleep(POLL);
-    }
-}
-
-/// Stage 1's side: once the init stage `pid` has its user namespace, maps every id of
-/// `ids` into it as itself. `host_proc` is the host's `/proc`, opened before
-/// the init stage mounted the run's over it. Returns when the maps are written, the init
-/// stage said it has no user namespace, or it is gone.
-pub(crate) fn map_user_namespace_of(
-    host_proc: &std::fs::File,
-    pid: u32,
-    ids: &Ids,
-) -> std::io::Result<()> {
-    use nix::fcntl::OFlag;
-    use std::io::{Read as _, Write as _};
-    let open = |name: &str, flags: OFlag| -> std::io::Result<std::fs::File> {
-        let fd = nix::fcntl::openat(
-            host_proc,
-            format!("{pid}/{name}").as_str(),
-            flags | OFlag::O_CLOEXEC,
-            nix::sys::stat::Mode::empty(),
-        )?;
-        Ok(std::fs::File::from(fd))
-    };
-    let deadline = std::time::Instant::now() + MAP_WAIT;
-    loop {
-        let mut name = Vec::new();
-        if open("comm", OFlag::O_RDONLY)
-            .and_then(|mut f| f.read_to_end(&mut name))
-            .is_err()
-        {
-            return Ok(());
-        }
-        let name = name.strip_suffix(b"\n").unwrap_or(&name);
-        if name == USERNS_FAILED.to_bytes() {
-            return Ok(());
-        }
-        if name == USERNS_READY.to_bytes() {
-            break;
-        }
-        if std::time::Instant::now() > deadline {
-            return Err(std::io::ErrorKind::TimedOut.into());
-        }
-        std::thread::sleep(POLL);
-    }
-    let map = |ranges: &[(u32, u32)]| {
-        ranges
-            .iter()
-            .map(|(first, count)| format!("{first} {first} {count}\n"))
-            .collect::<String>()
-    };
-    // Each map in one write, as the kernel requires.
-    for (file, ranges) in [("gid_map", &ids.gids), ("uid_map", &ids.uids)] {
-        let text = map(ranges);
-        let written = open(file, OFlag::O_WRONLY)?.write(text.as_bytes())?;
-        if written != text.len() {
-            return Err(std::io::ErrorKind::WriteZero.into());
-        }
-    }
-    Ok(())
-}
-
-/// The init stage's process names while the two stages set up its user namespace.
-const USERNS_READY: &std::ffi::CStr = c"warden-userns";
-const USERNS_FAILED: &std::ffi::CStr = c"warden-nouser";
-/// How long either stage waits for the other, and how often it looks.
-const MAP_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
-const POLL: std::time::Duration = std::time::Duration::from_micros(20);
 
 fn write_id_maps(uid: u32, gid: u32) -> std::io::Result<()> {
     // `deny` first: an unprivileged process may map its gid only after giving up setgroups.
