@@ -170,41 +170,6 @@ def test_plants_a_policy_and_a_repository():
 }
 
 #[test]
-fn a_project_owned_by_another_user_is_as_writable_to_a_root_run_as_bare() {
-    // A repository unpacked or mounted with its owner's uid, tested by root (an agent's
-    // container): the run's user namespace maps every id, so the owner stays itself and
-    // root's override of its permissions holds, as in bare pytest.
-    let fixture = project(
-        r#"
-import os
-
-def test_writes_the_project(tmp_path):
-    assert os.stat(".").st_uid == 4321
-    assert os.access(".", os.R_OK | os.W_OK | os.X_OK)
-    open("written.txt", "w").write("ok")
-    (tmp_path / "f").write_text("ok")
-"#,
-        "",
-    );
-    let uid = Command::new("id").arg("-u").output().unwrap();
-    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
-        eprintln!("not root: cannot give the project to another user; nothing to show");
-        return;
-    }
-    let chown = Command::new("chown")
-        .args(["-R", "4321:4321"])
-        .arg(fixture.root())
-        .status()
-        .unwrap();
-    assert!(chown.success());
-    let out = verify_json(fixture.root(), &["runtime/tests", "--retries", "0"]);
-    let doc = out.json();
-    assert_eq!(out.code, Some(0), "{:?}\n{}", failures(&doc), out.stderr);
-    assert_eq!(doc["sandbox"]["enforced"], true, "{}", doc["sandbox"]);
-    assert!(fixture.root().join("written.txt").exists());
-}
-
-#[test]
 fn every_descendant_dies_with_the_run_whatever_it_did() {
     let marker = format!("warden-escapee-{}", std::process::id());
     let fixture = project(
