@@ -91,13 +91,17 @@ fn bytecode_of_a_module_outside_the_root_is_read_from_beside_it_and_never_writte
     fixture.write(
         "runtime/tests/test_outside.py",
         &format!(
-            "import sys\n\
+            "import subprocess, sys\n\
              sys.path.insert(0, {outside:?})\n\
              import outside_helper, uncompiled\n\
              def test_bytecode_beside_the_source_is_used():\n\
              \x20   assert outside_helper.VALUE == 3\n\
              def test_a_module_without_bytecode_still_imports():\n\
-             \x20   assert uncompiled.VALUE == 4\n",
+             \x20   assert uncompiled.VALUE == 4\n\
+             def test_a_python_the_test_starts_reads_it_too():\n\
+             \x20   code = 'import sys; sys.path.insert(0, {outside:?}); import outside_helper; print(outside_helper.VALUE)'\n\
+             \x20   out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True)\n\
+             \x20   assert out.stdout.strip() == '3'\n",
             outside = outside.to_str().unwrap()
         ),
     );
@@ -105,7 +109,7 @@ fn bytecode_of_a_module_outside_the_root_is_read_from_beside_it_and_never_writte
     let out = verify_json(fixture.root(), &["runtime/tests", "--retries", "0"]);
     let doc = out.json();
     assert_eq!(out.code, Some(0), "{:?}\n{}", failures(&doc), out.stderr);
-    assert_eq!(doc["counts"]["passed"], 2);
+    assert_eq!(doc["counts"]["passed"], 3);
     // The run could not write beside the source outside the root.
     let pycache: Vec<String> = fs::read_dir(outside.join("__pycache__"))
         .unwrap()

@@ -39,7 +39,7 @@
 //! Bytecode of files outside the root (the standard library, installed packages) is read
 //! from beside its source when Python keeps it there, else it goes to the same prefix and is
 //! checked by Python as usual: those files are not the code under test, and a run can write
-//! neither them nor their `__pycache__` (see [`crate::invocation::BOOTSTRAP`]).
+//! neither them nor their `__pycache__` (see [`crate::invocation::SITECUSTOMIZE`]).
 //!
 //! A run confined by the sandbox cannot write the cache (it is Warden's state, read-only to
 //! the code under test, so a test can neither poison it nor have bytecode of its own recorded

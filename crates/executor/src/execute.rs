@@ -166,6 +166,10 @@ pub(crate) async fn execute(
             Err(e) => return RunEvidence::not_started(argv, inv.deadline, e),
         },
     };
+    let site_dir = match scratch.site_dir(&crate::invocation::sitecustomize(&inv.root)) {
+        Ok(dir) => dir,
+        Err(e) => return RunEvidence::not_started(argv, inv.deadline, e),
+    };
     let run_id = new_run_id();
     let mut command = match &confinement {
         Some(c) => match c.command(&argv) {
@@ -185,7 +189,7 @@ pub(crate) async fn execute(
     command
         .current_dir(&inv.root)
         .env_clear()
-        .envs(inv.environment(std::env::vars_os(), &run_id, &bytecode_prefix))
+        .envs(inv.environment(std::env::vars_os(), &run_id, &bytecode_prefix, &site_dir))
         .envs(confinement.iter().flat_map(Confinement::environment))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -70,30 +70,39 @@ use crate::process::RUN_MARKER_VAR;
 /// The program `python -P -c` runs: the root (the working directory) goes on `sys.path` after
 /// everything else, then pytest runs on the arguments that follow (`pytest.main()` reads
 /// `sys.argv[1:]`, as the `pytest` command does; `console_main` is deprecated in pytest 9.2).
-///
-/// Before that, two methods of the frozen import machinery (already loaded; only it, `sys`
-/// and `os` are used) are wrapped, so that bytecode is found where it can be trusted and
-/// written only into the prefix Warden names (`PYTHONPYCACHEPREFIX`, see [`crate::bytecode`]):
+/// Only built-in or already imported modules (`sys`, `os`) are used before that.
+pub(crate) const BOOTSTRAP: &str =
+    "import sys, os; sys.path.append(os.getcwd()); import pytest; sys.exit(pytest.main())";
+
+/// The run's `sitecustomize.py` (in a private directory on `PYTHONPATH`, so every Python
+/// process of the run runs it at start-up: pytest, xdist workers, interpreters that tests
+/// start), with `{ROOT}` standing for the root as a Python string literal. It wraps two
+/// methods of the frozen import machinery, so that bytecode is found where it can be trusted
+/// and written only into the prefix Warden names (`PYTHONPYCACHEPREFIX`, see
+/// [`crate::bytecode`]):
 ///
 /// - `cache_from_source`: a source outside the root (its directory outside it both by name and
 ///   once links are resolved) whose bytecode Python already keeps beside it (`__pycache__`)
 ///   gets that bytecode, as without a prefix. The standard library and installed packages
-///   usually come compiled; read from the prefix they would be compiled afresh by every run
-///   that cannot write the cache (1.3 s for pytest's imports alone), which a run confined by
-///   the sandbox cannot: the cache is Warden's state, read-only to tests. Bytecode outside
-///   the root is as trustworthy as its source: the sandbox lets the run write neither (apart
-///   from its private directories and the policy's `[sandbox] write` paths, whose sources it
-///   can rewrite anyway). Everything in the root still goes through the prefix, so bytecode
-///   planted in the tree's `__pycache__` is never read, whatever path a module is imported by.
+///   usually come compiled; read from the prefix they would be compiled afresh by every
+///   process of a run that cannot write the cache (1.3 s for pytest's imports alone), which a
+///   run confined by the sandbox cannot: the cache is Warden's state, read-only to tests.
+///   Bytecode outside the root is as trustworthy as its source: the sandbox lets the run write
+///   neither (apart from its private directories and the policy's `[sandbox] write` paths,
+///   whose sources it can rewrite anyway). Everything in the root still goes through the
+///   prefix, so bytecode planted in the tree's `__pycache__` is never read, whatever path a
+///   module is imported by.
 /// - `SourceFileLoader._cache_bytecode`: bytecode is written only under the prefix, so a stale
 ///   `__pycache__` file beside a source outside the root is recompiled, never rewritten.
-pub(crate) const BOOTSTRAP: &str = r#"import sys, os
-def _warden_bytecode():
+///
+/// Then it takes its directory off `sys.path` (the variable stays for child processes) and
+/// imports the `sitecustomize` it shadowed, if the interpreter has one.
+pub(crate) const SITECUSTOMIZE: &str = r#"import sys, os
+def _warden_bytecode(root):
     machinery = sys.modules["_frozen_importlib_external"]
     in_prefix = machinery.cache_from_source
     write = machinery.SourceFileLoader._cache_bytecode
     prefix = os.path.join(sys.pycache_prefix or "/nonexistent", "")
-    root = os.getcwd()
     inside = {}
     def under_root(directory):
         known = inside.get(directory)
@@ -114,9 +123,23 @@ def _warden_bytecode():
             return write(self, source_path, bytecode_path, data)
     machinery.cache_from_source = cache_from_source
     machinery.SourceFileLoader._cache_bytecode = cache_bytecode
-_warden_bytecode()
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
+    this = sys.modules.pop("sitecustomize", None)
+    try:
+        import sitecustomize
+    except ImportError:
+        sys.modules["sitecustomize"] = this
+_warden_bytecode({ROOT})
 del _warden_bytecode
-sys.path.append(os.getcwd()); import pytest; sys.exit(pytest.main())"#;
+"#;
+
+/// [`SITECUSTOMIZE`] for `root`.
+pub(crate) fn sitecustomize(root: &Utf8Path) -> String {
+    // A JSON string is a valid Python string literal.
+    let literal = serde_json::to_string(root.as_str()).unwrap_or_else(|_| "\"/\"".into());
+    SITECUSTOMIZE.replace("{ROOT}", &literal)
+}
 
 /// Names always passed through from Warden's environment (when set).
 const BASE_ENV: [&str; 4] = ["PATH", "HOME", "LANG", "TMPDIR"];
@@ -216,6 +239,7 @@ impl Invocation {
         parent: impl IntoIterator<Item = (OsString, OsString)>,
         run_id: &str,
         bytecode_prefix: &Utf8Path,
+        site_dir: &Utf8Path,
     ) -> Vec<(OsString, OsString)> {
         let mut env: Vec<(OsString, OsString)> = parent
             .into_iter()
@@ -226,6 +250,7 @@ impl Invocation {
                 "PYTHONPYCACHEPREFIX".into(),
                 bytecode_prefix.as_str().into(),
             ),
+            ("PYTHONPATH".into(), site_dir.as_str().into()),
             ("PYTHONUNBUFFERED".into(), "1".into()),
             (RUN_MARKER_VAR.into(), run_id.into()),
         ]);
@@ -411,7 +436,12 @@ mod tests {
             ("COV_CORE_SOURCE", "/evil"),
         ]
         .map(|(k, v)| (OsString::from(k), OsString::from(v)));
-        let env = invocation().environment(parent, "abc", Utf8Path::new("/tmp/w/pycache"));
+        let env = invocation().environment(
+            parent,
+            "abc",
+            Utf8Path::new("/tmp/w/pycache"),
+            Utf8Path::new("/tmp/w/site"),
+        );
         let names: Vec<&str> = env.iter().map(|(k, _)| k.to_str().unwrap()).collect();
         assert_eq!(
             names,
@@ -421,12 +451,14 @@ mod tests {
                 "LC_ALL",
                 "MY_TOKEN",
                 "PYTHONPYCACHEPREFIX",
+                "PYTHONPATH",
                 "PYTHONUNBUFFERED",
                 "WARDEN_RUN_ID"
             ]
         );
         assert_eq!(env.last().unwrap().1, "abc");
         assert_eq!(env[4].1, "/tmp/w/pycache");
+        assert_eq!(env[5].1, "/tmp/w/site");
     }
 
     #[test]
@@ -452,8 +484,15 @@ mod tests {
         inv.env_allow = names.iter().map(|n| n.to_string()).collect();
         let parent = names.map(|n| (OsString::from(n), OsString::from("x")));
         let passed: Vec<String> = inv
-            .environment(parent, "abc", Utf8Path::new("/tmp/w/pycache"))
+            .environment(
+                parent,
+                "abc",
+                Utf8Path::new("/tmp/w/pycache"),
+                Utf8Path::new("/tmp/w/site"),
+            )
             .into_iter()
+            // Warden sets `PYTHONPATH` itself; the caller's value ("x") must never pass.
+            .filter(|(_, v)| v == "x")
             .map(|(k, _)| k.into_string().unwrap())
             .filter(|k| names.contains(&k.as_str()))
             .collect();

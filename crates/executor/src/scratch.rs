@@ -10,6 +10,7 @@
 
 use std::ffi::OsString;
 use std::fs::File;
+use std::io::Write as _;
 
 use camino::Utf8PathBuf;
 use warden_rootfs::{Dir, Open};
@@ -18,6 +19,8 @@ use warden_rootfs::{Dir, Open};
 const REPORT: &str = "report.xml";
 /// The directory Python keeps bytecode in when the run cannot have the cache.
 const BYTECODE: &str = "pycache";
+/// The directory holding the run's `sitecustomize.py` (on `PYTHONPATH`).
+const SITE: &str = "site";
 /// At most this many entries are removed when cleaning up (a test can fill the directory; an
 /// uncached run's bytecode of a large suite and its dependencies is a few thousand files).
 const MAX_REMOVALS: usize = 100_000;
@@ -75,6 +78,25 @@ impl Scratch {
             .parent()
             .ok_or("the scratch directory has no path")?;
         Ok(report_dir.join(BYTECODE))
+    }
+
+    /// A directory holding `sitecustomize.py` with `contents`, for the run's `PYTHONPATH`: every
+    /// Python process of the run (pytest, its xdist workers, the interpreters tests start)
+    /// runs it at start-up.
+    pub(crate) fn site_dir(&self, contents: &str) -> Result<Utf8PathBuf, String> {
+        let failed =
+            |e: warden_rootfs::Error| format!("could not write the run's sitecustomize: {e}");
+        let site = self.dir.create_dir_all(SITE).map_err(failed)?;
+        let mut file = site
+            .open_file("sitecustomize.py", Open::CreateNew)
+            .map_err(failed)?;
+        file.write_all(contents.as_bytes())
+            .map_err(|e| format!("could not write the run's sitecustomize: {e}"))?;
+        let report_dir = self
+            .report
+            .parent()
+            .ok_or("the scratch directory has no path")?;
+        Ok(report_dir.join(SITE))
     }
 
     /// Opens the report pytest wrote: `Ok(None)` when there is none, an error (for the
