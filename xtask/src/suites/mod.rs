@@ -38,8 +38,7 @@ use run::{BareRun, Contenders, WardenRun};
 /// `cargo xtask suites` options.
 #[derive(Debug, clap::Args)]
 pub(crate) struct SuitesArgs {
-    /// One cold run of each contender: counts and fingerprints only, no timing verdict (what
-    /// `cargo xtask test` runs).
+    /// One cold run of each contender: counts and fingerprints only, no timing verdict.
     #[arg(long)]
     pub(crate) quick: bool,
     /// Timed rounds per project after the warm-up run (without `--quick`).
