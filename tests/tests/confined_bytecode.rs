@@ -180,3 +180,48 @@ fn without_the_sandbox_nothing_is_written_beside_a_source_outside_the_root() {
     // no bytecode was added beside the new source.
     assert_eq!(listing(), before);
 }
+
+#[test]
+fn pytest_reads_its_fresh_rewritten_bytecode_of_a_plugin_outside_the_root_from_beside_it() {
+    let fixture = Fixture::empty();
+    let outside = fixture.outside().join("plugins");
+    fs::create_dir_all(&outside).unwrap();
+    let plugin = outside.join("outside_plugin.py");
+    fs::write(&plugin, "VALUE = 1\n").unwrap();
+    // pytest's own cache entry for the plugin, as bare pytest leaves it beside the source:
+    // fresh for this source (its hash), but compiled from `VALUE = 5`, so the run shows
+    // which one it used.
+    let script = "import importlib.util, marshal, sys\n\
+                  from pathlib import Path\n\
+                  from _pytest.assertion.rewrite import PYC_TAIL\n\
+                  source = Path(sys.argv[1])\n\
+                  code = compile('VALUE = 5\\n', str(source), 'exec')\n\
+                  header = importlib.util.MAGIC_NUMBER + b'\\x03\\x00\\x00\\x00' + importlib.util.source_hash(source.read_bytes())[:8]\n\
+                  (source.parent / '__pycache__').mkdir(exist_ok=True)\n\
+                  (source.parent / '__pycache__' / (source.stem + PYC_TAIL)).write_bytes(header + marshal.dumps(code))\n";
+    let out = Command::new(python_with_pytest())
+        .args(["-c", script])
+        .arg(&plugin)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    fixture.write(
+        "runtime/tests/conftest.py",
+        &format!(
+            "import sys\nsys.path.insert(0, {outside:?})\npytest_plugins = ['outside_plugin']\n",
+            outside = outside.to_str().unwrap()
+        ),
+    );
+    fixture.write(
+        "runtime/tests/test_plugin.py",
+        "import outside_plugin\n\
+         def test_the_plugin_came_from_pytests_cache_beside_it():\n\
+         \x20   assert outside_plugin.VALUE == 5\n",
+    );
+    fixture.allow_sandbox("read", &outside);
+    let out = verify_json(fixture.root(), &["runtime/tests", "--retries", "0"]);
+    let doc = out.json();
+    assert_eq!(out.code, Some(0), "{:?}\n{}", failures(&doc), out.stderr);
+    assert_eq!(doc["counts"]["passed"], 1);
+    assert_eq!(doc["sandbox"]["enforced"], true, "{}", doc["sandbox"]);
+}

@@ -5,7 +5,8 @@ It runs pytest with both output streams captured whole in memory
 default cap), as a runner that truncates afterwards would. The bench measures this process's
 peak memory, the way it measures Warden's.
 
-usage: naive_runner.py ROOT PYTEST_ARGS...   (pytest runs under this same interpreter)
+usage: naive_runner.py ROOT PYTHON_ARGS...   (Warden's own interpreter arguments, `-P -c
+BOOTSTRAP` and pytest's; run under this same interpreter)
 """
 
 import subprocess
@@ -17,7 +18,7 @@ CAP = 50 * 1024
 def main() -> int:
     root, *args = sys.argv[1:]
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", *args],
+        [sys.executable, *args],
         cwd=root,
         stdin=subprocess.DEVNULL,
         capture_output=True,

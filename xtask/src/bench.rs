@@ -488,7 +488,7 @@ fn bare_argv(
     if reports != 1 || warden_argv.len() < 3 {
         return Err(BenchError::Unexpected(format!(
             "Warden's pytest command line does not have the expected shape (interpreter, \
-             `-m pytest`, one `--junitxml=`): {warden_argv:?}"
+             `-P -c BOOTSTRAP`, one `--junitxml=`): {warden_argv:?}"
         )));
     }
     Ok(warden_argv
@@ -734,7 +734,8 @@ impl Contenders<'_> {
         write_project(&root, &flood(mib))?;
         let argv = self.warden_argv(&root, 1)?;
         let report = dir.join(format!("flood-{mib}-naive-report.xml"));
-        let pytest_args = bare_argv(&argv, &root, &root, &report)?.split_off(3);
+        // Everything after the interpreter: `-P -c BOOTSTRAP` and pytest's arguments.
+        let pytest_args = bare_argv(&argv, &root, &root, &report)?.split_off(1);
         let naive_script = self.workspace.join("xtask/bench/naive_runner.py");
         let mut result = Memory {
             mib,

@@ -94,6 +94,14 @@ pub(crate) const BOOTSTRAP: &str =
 ///   module is imported by.
 /// - `SourceFileLoader._cache_bytecode`: bytecode is written only under the prefix, so a stale
 ///   `__pycache__` file beside a source outside the root is recompiled, never rewritten.
+/// - pytest's `get_cache_dir`, once `_pytest.assertion.rewrite` is imported: pytest rewrites
+///   the assertions of every module of an installed plugin's distribution (all of
+///   `hypothesis`, all of `anyio`, ...) and keeps that bytecode under the prefix too, so a
+///   confined run rewrote them on every start (250 ms for `anyio`'s plugin alone). For a
+///   source outside the root whose rewritten bytecode pytest already keeps beside it, fresh
+///   (its header's source hash, or modification time and size, are the source's), that is
+///   where pytest looks;
+///   anything else goes through the prefix as before, so pytest never writes beside it either.
 ///
 /// Then it takes its directory off `sys.path` (the variable stays for child processes) and
 /// imports the `sitecustomize` it shadowed, if the interpreter has one.
@@ -123,6 +131,47 @@ def _warden_bytecode(root):
             return write(self, source_path, bytecode_path, data)
     machinery.cache_from_source = cache_from_source
     machinery.SourceFileLoader._cache_bytecode = cache_bytecode
+    def fresh(pyc, source):
+        try:
+            with open(pyc, "rb") as f:
+                header = f.read(16)
+            if len(header) != 16:
+                return False
+            if header[4:8] == b"\x03\x00\x00\x00":
+                import importlib.util
+                with open(source, "rb") as f:
+                    return importlib.util.source_hash(f.read())[:8] == header[8:16]
+            status = os.stat(source)
+        except OSError:
+            return False
+        return header[4:8] == bytes(4) and int.from_bytes(header[8:12], "little") == int(status.st_mtime) & 0xFFFFFFFF and int.from_bytes(header[12:16], "little") == status.st_size & 0xFFFFFFFF
+    class PytestRewriteCache:
+        @classmethod
+        def find_spec(cls, name, path=None, target=None):
+            if name != "_pytest.assertion.rewrite":
+                return None
+            sys.meta_path.remove(cls)
+            spec = machinery.PathFinder.find_spec(name, path)
+            if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+                return spec
+            load = spec.loader.exec_module
+            def exec_module(module):
+                load(module)
+                in_prefix_dir = getattr(module, "get_cache_dir", None)
+                tail = getattr(module, "PYC_TAIL", None)
+                if in_prefix_dir is None or tail is None:
+                    return
+                def get_cache_dir(file_path):
+                    directory = os.fspath(file_path.parent)
+                    if not under_root(directory):
+                        beside = file_path.parent / "__pycache__"
+                        if fresh(beside / (file_path.stem + tail), file_path):
+                            return beside
+                    return in_prefix_dir(file_path)
+                module.get_cache_dir = get_cache_dir
+            spec.loader.exec_module = exec_module
+            return spec
+    sys.meta_path.insert(0, PytestRewriteCache)
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
     this = sys.modules.pop("sitecustomize", None)
