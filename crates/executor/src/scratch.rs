@@ -73,11 +73,7 @@ impl Scratch {
         self.dir
             .create_dir(BYTECODE)
             .map_err(|e| format!("could not create the run's bytecode directory: {e}"))?;
-        let report_dir = self
-            .report
-            .parent()
-            .ok_or("the scratch directory has no path")?;
-        Ok(report_dir.join(BYTECODE))
+        self.path_of(BYTECODE)
     }
 
     /// A directory holding `sitecustomize.py` with `contents`, for the run's `PYTHONPATH`: every
@@ -92,11 +88,16 @@ impl Scratch {
             .map_err(failed)?;
         file.write_all(contents.as_bytes())
             .map_err(|e| format!("could not write the run's sitecustomize: {e}"))?;
-        let report_dir = self
+        self.path_of(SITE)
+    }
+
+    /// The path of `name` in the scratch directory (the report's directory).
+    fn path_of(&self, name: &str) -> Result<Utf8PathBuf, String> {
+        let dir = self
             .report
             .parent()
             .ok_or("the scratch directory has no path")?;
-        Ok(report_dir.join(SITE))
+        Ok(dir.join(name))
     }
 
     /// Opens the report pytest wrote: `Ok(None)` when there is none, an error (for the
