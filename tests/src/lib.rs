@@ -505,3 +505,15 @@ pub fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// `nodeid message` of every test in a `verify` document that did not pass, for assertion
+/// messages.
+pub fn failures(doc: &serde_json::Value) -> Vec<String> {
+    doc["tests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|t| t["outcome"] != "passed")
+        .map(|t| format!("{} {}", t["nodeid"], t["message"]))
+        .collect()
+}

@@ -10,7 +10,7 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use warden_e2e::{Fixture, python_with_pytest, verify_json};
+use warden_e2e::{Fixture, failures, python_with_pytest, verify_json};
 
 /// Writes, at the bytecode path Python (without a prefix) uses for `source`, the compiled
 /// `contents` marked "unchecked" (PEP 552), so Python runs it whatever `source` says.
@@ -29,16 +29,6 @@ fn plant_bytecode(source: &Path, contents: &str) {
         .unwrap();
     assert!(out.status.success(), "{out:?}");
     fs::remove_file(&decoy).unwrap();
-}
-
-fn failures(doc: &serde_json::Value) -> Vec<String> {
-    doc["tests"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|t| t["outcome"] != "passed")
-        .map(|t| format!("{} {}", t["nodeid"], t["message"]))
-        .collect()
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::fs;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use warden_e2e::{Fixture, processes_mentioning, run, verify_json, warden_at};
+use warden_e2e::{Fixture, failures, processes_mentioning, run, verify_json, warden_at};
 
 /// A project whose `runtime/tests/test_box.py` is `body`, and the policy `sandbox` (TOML under
 /// `[sandbox]`).
@@ -20,16 +20,6 @@ fn project(body: &str, sandbox: &str) -> Fixture {
         &format!("version = 1\nextends = \"builtin\"\n[sandbox]\n{sandbox}\n"),
     );
     fixture
-}
-
-fn failures(doc: &serde_json::Value) -> Vec<String> {
-    doc["tests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|t| t["outcome"] != "passed")
-        .map(|t| format!("{} {}", t["nodeid"], t["message"]))
-        .collect()
 }
 
 #[test]
