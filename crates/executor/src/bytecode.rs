@@ -43,7 +43,9 @@
 //!
 //! A run confined by the sandbox cannot write the cache (it is Warden's state, read-only to
 //! the code under test, so a test can neither poison it nor have bytecode of its own recorded
-//! as known good): it reads what is cached and compiles the rest for itself. A run that cannot
+//! as known good): it reads what is cached and compiles the rest for itself, and Warden then
+//! compiles the root's sources it compiled into the cache, outside the run's reach
+//! ([`crate::precompile`]). A run that cannot
 //! have the cache at all keeps its bytecode in a private empty directory: the tree's
 //! `__pycache__` is never read.
 
@@ -230,6 +232,53 @@ impl Lease {
     /// The value for `PYTHONPYCACHEPREFIX`.
     pub(crate) fn prefix(&self) -> &Utf8Path {
         &self.prefix
+    }
+
+    /// The file system's time when the run started: a source whose change time is not
+    /// strictly before it may have changed during the run.
+    pub(crate) fn started(&self) -> (i64, i64) {
+        self.started
+    }
+
+    /// The root this lease's mirror belongs to.
+    pub(crate) fn root(&self) -> &Utf8Path {
+        &self.root
+    }
+
+    /// Writes bytecode Warden compiled itself (see [`crate::precompile`]) as `name` in the
+    /// mirror of the root's directory `rel_dir`, replacing whatever is there. Like
+    /// everything a run leaves, it is recorded by [`Lease::finish`] only if its source did
+    /// not change since the run started, and checked against the manifest before each run.
+    pub(crate) fn store(
+        &self,
+        rel_dir: &Utf8Path,
+        name: &str,
+        bytecode: &[u8],
+    ) -> Result<(), warden_rootfs::Error> {
+        let mut rel = Utf8PathBuf::from(TREE);
+        rel.extend(
+            self.root
+                .components()
+                .filter(|c| matches!(c, Utf8Component::Normal(_))),
+        );
+        rel.push(rel_dir);
+        let dir = self.cache.create_dir_all(&rel)?;
+        // A half-written file has a name `walk` deletes (`*.pyc.*`); the rename replaces a
+        // link or anything else at `name`, never writing through it.
+        let temporary = format!("{name}.{}", std::process::id());
+        let _ = dir.remove_file(&temporary);
+        let mut file = dir.open_file(&temporary, Open::CreateNew)?;
+        if let Err(source) = file.write_all(bytecode) {
+            drop(file);
+            let _ = dir.remove_file(&temporary);
+            return Err(warden_rootfs::Error::Io {
+                action: "write",
+                path: dir.path().join(&temporary),
+                source,
+            });
+        }
+        drop(file);
+        dir.rename(&temporary, &dir, name)
     }
 
     /// Records the bytecode the run left whose sources did not change while it ran, deletes

@@ -166,7 +166,19 @@ pub(crate) async fn execute(
             Err(e) => return RunEvidence::not_started(argv, inv.deadline, e),
         },
     };
-    let site_dir = match scratch.site_dir(&crate::invocation::sitecustomize(&inv.root)) {
+    // A confined run cannot write the cache: it notes the root's sources it compiled, for
+    // Warden to compile after it (see `crate::precompile`).
+    let notes = match (&lease, &confinement) {
+        (Some(_), Some(_)) => match scratch.wanted_path() {
+            Ok(path) => Some(path),
+            Err(e) => return RunEvidence::not_started(argv, inv.deadline, e),
+        },
+        _ => None,
+    };
+    let site_dir = match scratch.site_dir(&crate::invocation::sitecustomize(
+        &inv.root,
+        notes.as_deref(),
+    )) {
         Ok(dir) => dir,
         Err(e) => return RunEvidence::not_started(argv, inv.deadline, e),
     };
@@ -310,6 +322,9 @@ pub(crate) async fn execute(
     err.parser.finish();
     drop(child);
     if let Some(lease) = lease {
+        if let (Some(plan), Some(_)) = (sandbox, &notes) {
+            crate::precompile::fill(&lease, inv, plan, scratch.open_wanted()).await;
+        }
         // Every process Warden could reach is gone: what the run compiled can be judged.
         let _ = tokio::task::spawn_blocking(move || lease.finish()).await;
     }

@@ -103,10 +103,15 @@ pub(crate) const BOOTSTRAP: &str =
 ///   where pytest looks;
 ///   anything else goes through the prefix as before, so pytest never writes beside it either.
 ///
+/// In a run the sandbox confines, which cannot write the cache, the first two also note each
+/// source in the root that the run compiled (Python's own bytecode, or pytest's rewritten
+/// one) in a file Warden names (`{WANTED}`), so that Warden can compile those sources itself
+/// after the run ([`crate::precompile`]); the note is only a list of names to consider.
+///
 /// Then it takes its directory off `sys.path` (the variable stays for child processes) and
 /// imports the `sitecustomize` it shadowed, if the interpreter has one.
 pub(crate) const SITECUSTOMIZE: &str = r#"import sys, os
-def _warden_bytecode(root):
+def _warden_bytecode(root, wanted):
     machinery = sys.modules["_frozen_importlib_external"]
     in_prefix = machinery.cache_from_source
     write = machinery.SourceFileLoader._cache_bytecode
@@ -126,7 +131,19 @@ def _warden_bytecode(root):
             if os.path.isfile(beside):
                 return beside
         return cached
+    def want(kind, path):
+        if wanted is None or not under_root(os.path.dirname(path)):
+            return
+        try:
+            fd = os.open(wanted, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+            try:
+                os.write(fd, kind + b"\t" + os.fsencode(path) + b"\n")
+            finally:
+                os.close(fd)
+        except (OSError, ValueError):
+            pass
     def cache_bytecode(self, source_path, bytecode_path, data):
+        want(b"plain", os.path.abspath(source_path))
         if bytecode_path.startswith(prefix):
             return write(self, source_path, bytecode_path, data)
     machinery.cache_from_source = cache_from_source
@@ -169,6 +186,12 @@ def _warden_bytecode(root):
                             return beside
                     return in_prefix_dir(file_path)
                 module.get_cache_dir = get_cache_dir
+                rewrite_test = getattr(module, "_rewrite_test", None)
+                if rewrite_test is not None:
+                    def _rewrite_test(fn, config):
+                        want(b"pytest", os.path.abspath(os.fspath(fn)))
+                        return rewrite_test(fn, config)
+                    module._rewrite_test = _rewrite_test
             spec.loader.exec_module = exec_module
             return spec
     sys.meta_path.insert(0, PytestRewriteCache)
@@ -179,15 +202,21 @@ def _warden_bytecode(root):
         import sitecustomize
     except ImportError:
         sys.modules["sitecustomize"] = this
-_warden_bytecode({ROOT})
+_warden_bytecode({ROOT}, {WANTED})
 del _warden_bytecode
 "#;
 
-/// [`SITECUSTOMIZE`] for `root`.
-pub(crate) fn sitecustomize(root: &Utf8Path) -> String {
+/// [`SITECUSTOMIZE`] for `root`, noting the root's sources compiled by the run in `wanted`
+/// when given.
+pub(crate) fn sitecustomize(root: &Utf8Path, wanted: Option<&Utf8Path>) -> String {
     // A JSON string is a valid Python string literal.
-    let literal = serde_json::to_string(root.as_str()).unwrap_or_else(|_| "\"/\"".into());
-    SITECUSTOMIZE.replace("{ROOT}", &literal)
+    let literal = |text: &str| serde_json::to_string(text).unwrap_or_else(|_| "\"/\"".into());
+    SITECUSTOMIZE
+        .replace("{ROOT}", &literal(root.as_str()))
+        .replace(
+            "{WANTED}",
+            &wanted.map_or_else(|| "None".to_owned(), |path| literal(path.as_str())),
+        )
 }
 
 /// Names always passed through from Warden's environment (when set).

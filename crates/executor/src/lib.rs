@@ -86,6 +86,7 @@ mod invocation;
 mod junit;
 pub mod lines;
 mod nodeid;
+mod precompile;
 mod process;
 mod progress;
 mod results;

@@ -21,6 +21,8 @@ const REPORT: &str = "report.xml";
 const BYTECODE: &str = "pycache";
 /// The directory holding the run's `sitecustomize.py` (on `PYTHONPATH`).
 const SITE: &str = "site";
+/// The file where the run notes the root's sources it compiled (see [`crate::precompile`]).
+const WANTED: &str = "bytecode-wanted";
 /// At most this many entries are removed when cleaning up (a test can fill the directory; an
 /// uncached run's bytecode of a large suite and its dependencies is a few thousand files).
 const MAX_REMOVALS: usize = 100_000;
@@ -98,6 +100,25 @@ impl Scratch {
             .parent()
             .ok_or("the scratch directory has no path")?;
         Ok(dir.join(name))
+    }
+
+    /// Where the run notes the root's sources it compiled.
+    pub(crate) fn wanted_path(&self) -> Result<Utf8PathBuf, String> {
+        self.path_of(WANTED)
+    }
+
+    /// The run's notes of the sources it compiled, if it left a regular file of them.
+    pub(crate) fn open_wanted(&self) -> Option<File> {
+        self.dir.open_file(WANTED, Open::Read).ok()
+    }
+
+    /// Creates the new file `name` in the scratch directory, through its handle.
+    pub(crate) fn create(&self, name: &str) -> Result<(File, Utf8PathBuf), String> {
+        let file = self
+            .dir
+            .open_file(name, Open::CreateNew)
+            .map_err(|e| e.to_string())?;
+        Ok((file, self.path_of(name)?))
     }
 
     /// Opens the report pytest wrote: `Ok(None)` when there is none, an error (for the
