@@ -212,12 +212,23 @@ fn measure(
     }
     let (bare_tree, warden_tree) = (&roots[0], &roots[1]);
     init(contenders.warden, warden_tree, project)?;
-    if args.sandbox == Sandbox::Off {
-        let policy = warden_tree.join("warden.toml");
-        let mut text = fs::read_to_string(&policy).map_err(io_error(format!("read {policy}")))?;
-        text.push_str("\n[sandbox]\nmode = \"off\"\n");
-        fs::write(&policy, text).map_err(io_error(format!("write {policy}")))?;
+    let policy = warden_tree.join("warden.toml");
+    let mut text = fs::read_to_string(&policy).map_err(io_error(format!("read {policy}")))?;
+    if project.uses_xdist() {
+        // What a person does: uncomment the opt-in line `warden init` wrote.
+        const OPT_IN: &str = "# allow_options = [\"xdist\"]";
+        if !text.contains(OPT_IN) {
+            return Err(SuitesError::Unexpected(format!(
+                "{}: `warden init` wrote no `{OPT_IN}` line to uncomment in {policy}",
+                project.label()
+            )));
+        }
+        text = text.replacen(OPT_IN, "allow_options = [\"xdist\"]", 1);
     }
+    if args.sandbox == Sandbox::Off {
+        text.push_str("\n[sandbox]\nmode = \"off\"\n");
+    }
+    fs::write(&policy, text).map_err(io_error(format!("write {policy}")))?;
 
     let mut bare = Vec::new();
     let mut warden = Vec::new();

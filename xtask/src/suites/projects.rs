@@ -34,6 +34,14 @@ impl Project {
         format!("{} {}", self.name, self.version)
     }
 
+    /// Whether the documented command starts pytest-xdist workers: Warden's policy must opt
+    /// in (`[pytest] allow_options = ["xdist"]`).
+    pub(crate) fn uses_xdist(&self) -> bool {
+        self.args
+            .iter()
+            .any(|a| *a == "-n" || a.starts_with("--numprocesses"))
+    }
+
     /// The documented command as a person types it.
     pub(crate) fn command(&self) -> String {
         std::iter::once("pytest")
@@ -52,9 +60,9 @@ pub(crate) const PROJECTS: &[Project] = &[
         sha256: "d03ceb89cb322a8fd706d4fb91940737b6642aa36998fe130a9bc96c985eff32",
         sdist: "attrs-26.1.0.tar.gz",
         target: "tests",
-        args: &[],
-        source: "tox.ini `tests` env: `pytest {posargs:-n auto}`; `-n auto` (pytest-xdist) is left \
-                 out until a policy can opt in to it",
+        args: &["-n", "auto"],
+        source: "tox.ini `tests` env: `pytest {posargs:-n auto}` (pytest-xdist, one worker per \
+                 CPU; Warden's policy opts in with `[pytest] allow_options = [\"xdist\"]`)",
     },
     Project {
         name: "click",
