@@ -246,22 +246,21 @@ impl Lease {
     }
 
     /// Writes bytecode Warden compiled itself (see [`crate::precompile`]) as `name` in the
-    /// mirror of the root's directory `rel_dir`, replacing whatever is there. Like
-    /// everything a run leaves, it is recorded by [`Lease::finish`] only if its source did
-    /// not change since the run started, and checked against the manifest before each run.
+    /// mirror of the (absolute) source directory `dir`, replacing whatever is there. Like
+    /// everything a run leaves, bytecode of the root's sources is recorded by
+    /// [`Lease::finish`] only if its source did not change since the run started, and checked
+    /// against the manifest before each run; Python checks the rest against its source.
     pub(crate) fn store(
         &self,
-        rel_dir: &Utf8Path,
+        dir: &Utf8Path,
         name: &str,
         bytecode: &[u8],
     ) -> Result<(), warden_rootfs::Error> {
         let mut rel = Utf8PathBuf::from(TREE);
         rel.extend(
-            self.root
-                .components()
+            dir.components()
                 .filter(|c| matches!(c, Utf8Component::Normal(_))),
         );
-        rel.push(rel_dir);
         let dir = self.cache.create_dir_all(&rel)?;
         // A half-written file has a name `walk` deletes (`*.pyc.*`); the rename replaces a
         // link or anything else at `name`, never writing through it.

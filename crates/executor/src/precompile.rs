@@ -37,6 +37,7 @@
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{Read, Write};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -136,26 +137,32 @@ const REQUESTS: &str = "compile-requests";
 /// How a source is compiled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Flavour {
-    /// As the import system compiles it.
+    /// A source in the root, as the import system compiles it.
     Plain,
-    /// With pytest's assertion rewriting.
+    /// A source in the root, with pytest's assertion rewriting.
     Pytest,
+    /// A source outside the root that Python imported before the run's `sitecustomize` could
+    /// send it to its bytecode beside it, as the import system compiles it. Python checks its
+    /// header (modification time and size) against the source when it loads it, as for any
+    /// bytecode of a file outside the root in the prefix.
+    Outside,
 }
 
 impl Flavour {
+    /// The compiler's word for it.
     fn word(self) -> &'static str {
         match self {
-            Flavour::Plain => "plain",
+            Flavour::Plain | Flavour::Outside => "plain",
             Flavour::Pytest => "pytest",
         }
     }
 }
 
-/// A source sent to the compiler: where its bytecode goes, and the stem its name must start
-/// with.
+/// A source sent to the compiler: its directory (absolute: the mirror is the same path
+/// under the prefix), and the stem its bytecode's name must start with.
 #[derive(Debug)]
 struct Sent {
-    rel_dir: Utf8PathBuf,
+    dir: Utf8PathBuf,
     stem: String,
 }
 
@@ -175,6 +182,7 @@ pub(crate) async fn fill(lease: &Lease, inv: &Invocation, plan: &SandboxPlan, no
     let root = lease.root().to_owned();
     let started = lease.started();
     let rewrite = !pass_hook_possible(inv);
+    let readable = readable_outside(&program, plan);
     let prepared = tokio::task::spawn_blocking(move || {
         let wanted = read_notes(notes, &root, rewrite);
         if wanted.is_empty() {
@@ -182,7 +190,7 @@ pub(crate) async fn fill(lease: &Lease, inv: &Invocation, plan: &SandboxPlan, no
         }
         let scratch = Scratch::new()?;
         let (mut file, path) = scratch.create(REQUESTS)?;
-        let sent = write_requests(&root, started, &wanted, &mut file);
+        let sent = write_requests(&root, &readable, started, &wanted, &mut file);
         Ok::<_, String>(Some((scratch, path, sent)))
     })
     .await;
@@ -299,7 +307,7 @@ async fn read_results(
             .read_exact(&mut bytecode)
             .await
             .map_err(|e| format!("reading the compiler's output: {e}"))?;
-        match lease.store(&sent[index].rel_dir, name, &bytecode) {
+        match lease.store(&sent[index].dir, name, &bytecode) {
             Ok(()) => *stored += 1,
             Err(e) => tracing::warn!(error = %e, "could not store compiled bytecode"),
         }
@@ -367,8 +375,9 @@ fn pass_hook_possible(inv: &Invocation) -> bool {
     })
 }
 
-/// The sources named in the run's notes (`FLAVOUR\tPATH\n` lines, read up to a bound): `.py`
-/// paths lexically under `root`, as root-relative paths; rewritten ones only if `rewrite`.
+/// The sources named in the run's notes (`FLAVOUR\tPATH\n` lines, read up to a bound), as
+/// absolute paths of `.py` files: lexically under `root` (rewritten ones only if `rewrite`),
+/// or outside it for [`Flavour::Outside`].
 fn read_notes(notes: File, root: &Utf8Path, rewrite: bool) -> BTreeSet<(Utf8PathBuf, Flavour)> {
     let mut text = Vec::new();
     if notes.take(MAX_NOTES_BYTES).read_to_end(&mut text).is_err() {
@@ -393,20 +402,25 @@ fn parse_notes(text: &[u8], root: &Utf8Path, rewrite: bool) -> BTreeSet<(Utf8Pat
         let flavour = match &line[..tab] {
             b"plain" => Flavour::Plain,
             b"pytest" if rewrite => Flavour::Pytest,
+            b"outside" => Flavour::Outside,
             _ => continue,
         };
         let Ok(path) = std::str::from_utf8(&line[tab + 1..]) else {
             continue;
         };
-        let Ok(rel) = Utf8Path::new(path).strip_prefix(root) else {
-            continue;
-        };
-        let plain = rel.components().count() > 0
-            && rel
+        let path = Utf8Path::new(path);
+        let plain = path.is_absolute()
+            && path
                 .components()
+                .skip(1)
                 .all(|c| matches!(c, Utf8Component::Normal(_)));
-        if plain && rel.extension() == Some("py") && rel.file_stem().is_some() {
-            wanted.insert((rel.to_owned(), flavour));
+        let inside = path.starts_with(root) && path != root;
+        if plain
+            && inside == (flavour != Flavour::Outside)
+            && path.extension() == Some("py")
+            && path.file_stem().is_some()
+        {
+            wanted.insert((path.to_owned(), flavour));
         }
     }
     wanted
@@ -416,6 +430,7 @@ fn parse_notes(text: &[u8], root: &Utf8Path, rewrite: bool) -> BTreeSet<(Utf8Pat
 /// record (see the module's documentation) into `out`; returns what was sent, in order.
 fn write_requests(
     root: &Utf8Path,
+    readable: &[PathBuf],
     started: (i64, i64),
     wanted: &BTreeSet<(Utf8PathBuf, Flavour)>,
     out: &mut File,
@@ -425,8 +440,13 @@ fn write_requests(
     };
     let mut sent = Vec::new();
     let mut total = 0u64;
-    for (rel, flavour) in wanted {
-        let Some(source) = read_settled(&tree, rel, started) else {
+    for (path, flavour) in wanted {
+        let file = match (flavour, path.strip_prefix(root)) {
+            (Flavour::Outside, _) => open_outside(path, root, readable),
+            (_, Ok(rel)) => tree.open_file(rel, Open::Read).ok(),
+            (_, Err(_)) => None,
+        };
+        let Some(source) = file.and_then(|file| read_settled(&file, started)) else {
             continue;
         };
         let (status, bytes) = source;
@@ -445,7 +465,7 @@ fn write_requests(
             flavour.word(),
             status.size,
             bytes.len(),
-            root.join(rel)
+            path
         );
         if out
             .write_all(header.as_bytes())
@@ -455,8 +475,8 @@ fn write_requests(
             break;
         }
         sent.push(Sent {
-            rel_dir: rel.parent().map(Utf8Path::to_owned).unwrap_or_default(),
-            stem: rel.file_stem().unwrap_or_default().to_owned(),
+            dir: path.parent().map(Utf8Path::to_owned).unwrap_or_default(),
+            stem: path.file_stem().unwrap_or_default().to_owned(),
         });
     }
     if out.flush().is_err() {
@@ -465,20 +485,42 @@ fn write_requests(
     sent
 }
 
-/// The bytes of the regular file `rel` under `tree` with its status, if it last changed
-/// before `started` and did not change while it was read.
-fn read_settled(tree: &Dir, rel: &Utf8Path, started: (i64, i64)) -> Option<(Status, Vec<u8>)> {
-    let file = tree.open_file(rel, Open::Read).ok()?;
-    let before = Status::of_file(&file).ok()?;
+/// The file outside the root at `path`, not a link itself, not the root's by another name (a
+/// directory on the way that leads into the root), and in a tree the run may read anyway
+/// (`readable`): bytecode in the cache is readable by later runs, so Warden must not compile
+/// there what the sandbox keeps from them.
+fn open_outside(path: &Utf8Path, root: &Utf8Path, readable: &[PathBuf]) -> Option<File> {
+    let resolved = path.parent()?.as_std_path().canonicalize().ok()?;
+    if resolved.starts_with(root) || !readable.iter().any(|tree| resolved.starts_with(tree)) {
+        return None;
+    }
+    warden_rootfs::open_read(path, false).ok()
+}
+
+/// The trees outside the root that a confined run may read (resolved): the system's, the
+/// interpreter's, and the policy's `[sandbox] read` paths.
+fn readable_outside(program: &Utf8Path, plan: &SandboxPlan) -> Vec<PathBuf> {
+    warden_sandbox::SYSTEM_READ
+        .iter()
+        .map(PathBuf::from)
+        .chain(warden_sandbox::interpreter_trees(program.as_std_path()))
+        .chain(plan.settings.read.iter().map(PathBuf::from))
+        .filter_map(|tree| tree.canonicalize().ok())
+        .collect()
+}
+
+/// The bytes of the regular file `file` with its status, if it last changed before `started`
+/// and did not change while it was read.
+fn read_settled(file: &File, started: (i64, i64)) -> Option<(Status, Vec<u8>)> {
+    let before = Status::of_file(file).ok()?;
     if before.kind != Kind::File || before.size > MAX_SOURCE_BYTES || before.ctime >= started {
         return None;
     }
     let mut bytes = Vec::new();
-    (&file)
-        .take(MAX_SOURCE_BYTES + 1)
+    file.take(MAX_SOURCE_BYTES + 1)
         .read_to_end(&mut bytes)
         .ok()?;
-    let after = Status::of_file(&file).ok()?;
+    let after = Status::of_file(file).ok()?;
     (after == before && bytes.len() as u64 == before.size).then_some((before, bytes))
 }
 
@@ -488,31 +530,39 @@ mod tests {
 
     fn sent(stem: &str) -> Vec<Sent> {
         vec![Sent {
-            rel_dir: "tests".into(),
+            dir: "/r/tests".into(),
             stem: stem.into(),
         }]
     }
 
     #[test]
-    fn notes_keep_only_py_files_under_the_root_and_whole_lines() {
+    fn notes_keep_only_py_files_on_the_right_side_of_the_root_and_whole_lines() {
         let root = Utf8Path::new("/r");
         let text = b"plain\t/r/tests/test_a.py\n\
             pytest\t/r/tests/test_a.py\n\
             plain\t/elsewhere/x.py\n\
             plain\t/r/../etc/x.py\n\
             plain\t/r/tests/data.txt\n\
+            plain\ttests/relative.py\n\
             other\t/r/tests/test_b.py\n\
             plain\t/r/tests/test_a.py\n\
+            outside\t/usr/lib/python3/encodings/__init__.py\n\
+            outside\t/r/tests/test_c.py\n\
+            outside\t/usr/lib/../../r/tests/test_c.py\n\
             plain\t/r/tests/cut.py";
         let wanted = parse_notes(text, root, true);
         let expected: BTreeSet<_> = [
-            (Utf8PathBuf::from("tests/test_a.py"), Flavour::Plain),
-            (Utf8PathBuf::from("tests/test_a.py"), Flavour::Pytest),
+            (Utf8PathBuf::from("/r/tests/test_a.py"), Flavour::Plain),
+            (Utf8PathBuf::from("/r/tests/test_a.py"), Flavour::Pytest),
+            (
+                Utf8PathBuf::from("/usr/lib/python3/encodings/__init__.py"),
+                Flavour::Outside,
+            ),
         ]
         .into();
         assert_eq!(wanted, expected);
-        let plain_only = parse_notes(text, root, false);
-        assert_eq!(plain_only.len(), 1);
+        let without_rewriting = parse_notes(text, root, false);
+        assert_eq!(without_rewriting.len(), 2);
     }
 
     #[test]

@@ -1,11 +1,11 @@
 //! Streaming parsers for pytest's terminal output, fed chunk by chunk as the process writes.
 //!
-//! [`LineParser`] reads the whole standard output of `pytest -v -rA` line by line (each line
-//! bounded by [`MAX_LINE_BYTES`]; longer lines are cut for parsing only) and keeps what Warden
-//! needs when there is no JUnit report, or to cross-check one: the per-test results of the `-v`
-//! progress lines and the `-rA` short summary, the final counts line, collection errors, the
-//! reason for an interruption, and the test that has started but not finished (the test that
-//! was running when a deadline hit).
+//! [`LineParser`] reads the whole standard output of `pytest -v -rap` (or `-rA`) line by line
+//! (each line bounded by [`MAX_LINE_BYTES`]; longer lines are cut for parsing only) and keeps
+//! what Warden needs when there is no JUnit report, or to cross-check one: the per-test
+//! results of the `-v` progress lines and the short test summary, the final counts line,
+//! collection errors, the reason for an interruption, and the test that has started but not
+//! finished (the test that was running when a deadline hit).
 //!
 //! It is built for throughput (it sees every byte a run prints, at gigabytes per second): lines
 //! are handed on in place and decoded only when parsed in full, most lines (test output,
@@ -125,7 +125,7 @@ enum Section {
     Other,
 }
 
-/// Streaming parser of `pytest -v -rA` standard output. See the [module docs](self).
+/// Streaming parser of `pytest -v -rap` standard output. See the [module docs](self).
 #[derive(Debug)]
 pub struct LineParser {
     splitter: LineSplitter,
