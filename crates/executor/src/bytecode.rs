@@ -256,28 +256,9 @@ impl Lease {
         name: &str,
         bytecode: &[u8],
     ) -> Result<(), warden_rootfs::Error> {
-        let mut rel = Utf8PathBuf::from(TREE);
-        rel.extend(
-            dir.components()
-                .filter(|c| matches!(c, Utf8Component::Normal(_))),
-        );
-        let dir = self.cache.create_dir_all(&rel)?;
-        // A half-written file has a name `walk` deletes (`*.pyc.*`); the rename replaces a
-        // link or anything else at `name`, never writing through it.
-        let temporary = format!("{name}.{}", std::process::id());
-        let _ = dir.remove_file(&temporary);
-        let mut file = dir.open_file(&temporary, Open::CreateNew)?;
-        if let Err(source) = file.write_all(bytecode) {
-            drop(file);
-            let _ = dir.remove_file(&temporary);
-            return Err(warden_rootfs::Error::Io {
-                action: "write",
-                path: dir.path().join(&temporary),
-                source,
-            });
-        }
-        drop(file);
-        dir.rename(&temporary, &dir, name)
+        let dir = self.cache.create_dir_all(mirror_of(dir))?;
+        // A half-written file has a name `walk` deletes (`*.pyc.*`).
+        replace_file(&dir, name, bytecode, false)
     }
 
     /// Records the bytecode the run left whose sources did not change while it ran, deletes
@@ -318,13 +299,7 @@ impl Lease {
     /// other than a directory in its place is logged and skipped: Python cannot have written
     /// bytecode through it either.
     fn mirror(&self) -> Option<Dir> {
-        let mut rel = Utf8PathBuf::from(TREE);
-        rel.extend(
-            self.root
-                .components()
-                .filter(|c| matches!(c, Utf8Component::Normal(_))),
-        );
-        match self.cache.open_dir(&rel) {
+        match self.cache.open_dir(mirror_of(&self.root)) {
             Ok(dir) => Some(dir),
             Err(e) if e.is_not_found() => None,
             Err(e) => {
@@ -336,24 +311,48 @@ impl Lease {
 
     fn write_manifest(&self, manifest: &Manifest) -> Result<(), warden_rootfs::Error> {
         let text = serde_json::to_vec(manifest).unwrap_or_default();
-        let nanos = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let temporary = format!("{MANIFEST}.{}.{nanos}", std::process::id());
-        let mut file = self.cache.open_file(&temporary, Open::CreateNew)?;
-        let written = file.write_all(&text).and_then(|()| file.sync_data());
-        drop(file);
-        if let Err(source) = written {
-            let _ = self.cache.remove_file(&temporary);
-            return Err(warden_rootfs::Error::Io {
-                action: "write",
-                path: self.cache.path().join(&temporary),
-                source,
-            });
-        }
-        // A link or anything else at the manifest's name is replaced, never written through.
-        self.cache.rename(&temporary, &self.cache, MANIFEST)
+        replace_file(&self.cache, MANIFEST, &text, true)
     }
+}
+
+/// The mirror of the absolute directory `dir` under the cache: where Python keeps the
+/// bytecode of its sources (`PYTHONPYCACHEPREFIX` re-roots the absolute path).
+fn mirror_of(dir: &Utf8Path) -> Utf8PathBuf {
+    let mut rel = Utf8PathBuf::from(TREE);
+    rel.extend(
+        dir.components()
+            .filter(|c| matches!(c, Utf8Component::Normal(_))),
+    );
+    rel
+}
+
+/// Writes `bytes` as `name` in `dir` through a new temporary file renamed over it (flushed to
+/// disk first with `sync`): a link or anything else at `name` is replaced, never written
+/// through, and a reader never sees half a file.
+fn replace_file(
+    dir: &Dir,
+    name: &str,
+    bytes: &[u8],
+    sync: bool,
+) -> Result<(), warden_rootfs::Error> {
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let temporary = format!("{name}.{}.{nanos}", std::process::id());
+    let mut file = dir.open_file(&temporary, Open::CreateNew)?;
+    let written = file
+        .write_all(bytes)
+        .and_then(|()| if sync { file.sync_data() } else { Ok(()) });
+    drop(file);
+    if let Err(source) = written {
+        let _ = dir.remove_file(&temporary);
+        return Err(warden_rootfs::Error::Io {
+            action: "write",
+            path: dir.path().join(&temporary),
+            source,
+        });
+    }
+    dir.rename(&temporary, dir, name)
 }
 
 /// The manifest in `cache`, or an empty one when it is missing or unreadable (so nothing is

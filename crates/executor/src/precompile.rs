@@ -194,14 +194,10 @@ pub(crate) async fn fill(lease: &Lease, inv: &Invocation, plan: &SandboxPlan, no
         Ok::<_, String>(Some((scratch, path, sent)))
     })
     .await;
-    let (scratch, requests, sent) = match prepared {
+    let (scratch, requests, sent) = match prepared.map_err(|e| e.to_string()) {
         Ok(Ok(Some(prepared))) if !prepared.2.is_empty() => prepared,
         Ok(Ok(_)) => return,
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "could not prepare the root's sources for compilation");
-            return;
-        }
-        Err(e) => {
+        Ok(Err(e)) | Err(e) => {
             tracing::warn!(error = %e, "could not prepare the root's sources for compilation");
             return;
         }
