@@ -142,12 +142,11 @@ fn the_next_confined_run_of_an_unchanged_tree_compiles_nothing_and_an_edit_is_ne
     assert_eq!(doc["counts"]["failed"], 1, "{doc}");
 }
 
-/// The file where the run notes its compiled sources, read from the run's `sitecustomize`
-/// the way a test could.
-const FIND_NOTES: &str = "import re, sys\n\
+/// The file where the run notes its compiled sources, found the way a test could (the
+/// variable Warden sets for the run's `sitecustomize`).
+const FIND_NOTES: &str = "import os\n\
     def notes():\n\
-    \x20   source = open(sys.modules['sitecustomize'].__file__).read()\n\
-    \x20   return re.search(r'_warden_bytecode\\((\"[^\"]*\"), (\"[^\"]*\")\\)', source).group(2).strip('\"')\n";
+    \x20   return os.environ['WARDEN_BYTECODE_NOTES']\n";
 
 #[test]
 fn what_a_test_writes_into_the_notes_never_makes_warden_compile_outside_the_root_or_through_a_link()
@@ -212,4 +211,52 @@ fn what_a_test_writes_into_the_notes_never_makes_warden_compile_outside_the_root
         !elsewhere.exists(),
         "bytecode mirrored outside the root's tree"
     );
+}
+
+/// A test that appends to the run's `sitecustomize` (which every Python process of every later
+/// run executes), then records whether it could.
+const REWRITE_SITE: &str = "import os\n\
+    def test_rewrite_site():\n\
+    \x20   path = os.path.join(os.environ['PYTHONPATH'], 'sitecustomize.py')\n\
+    \x20   try:\n\
+    \x20       with open(path, 'a') as f:\n\
+    \x20           f.write('\\nraise SystemExit(3)\\n')\n\
+    \x20       outcome = 'wrote'\n\
+    \x20   except OSError as e:\n\
+    \x20       outcome = 'refused ' + str(e.errno)\n\
+    \x20   with open('outcome.txt', 'a') as f:\n\
+    \x20       f.write(outcome + '\\n')\n";
+
+#[test]
+fn the_sitecustomize_kept_in_the_cache_is_warden_s_whatever_a_test_writes() {
+    // Under the sandbox the cache, and the sitecustomize in it, are read-only to tests.
+    let fixture = Fixture::empty();
+    fixture.write("runtime/tests/test_site.py", REWRITE_SITE);
+    for _ in 0..2 {
+        let (out, doc) = verify_logged(fixture.root());
+        assert_eq!(out.code, Some(0), "{:?}\n{}", failures(&doc), out.stderr);
+    }
+    let outcomes = fs::read_to_string(fixture.root().join("outcome.txt")).unwrap();
+    assert!(
+        outcomes.lines().count() == 2 && outcomes.lines().all(|l| l.starts_with("refused")),
+        "{outcomes}"
+    );
+
+    // With the sandbox off a test can write it, but the next run starts with Warden's again.
+    let fixture = Fixture::empty();
+    fixture.write("runtime/tests/test_site.py", REWRITE_SITE);
+    fixture.write(
+        "warden.toml",
+        "version = 1\nextends = \"builtin\"\n[sandbox]\nmode = \"off\"\n",
+    );
+    for _ in 0..2 {
+        let out = warden_e2e::verify_json(fixture.root(), &["runtime/tests", "--retries", "0"]);
+        let doc = out.json();
+        assert_eq!(out.code, Some(0), "{:?}\n{}", failures(&doc), out.stderr);
+    }
+    let outcomes = fs::read_to_string(fixture.root().join("outcome.txt")).unwrap();
+    assert_eq!(outcomes, "wrote\nwrote\n");
+    let site =
+        fs::read_to_string(fixture.root().join(".warden/pycache/site/sitecustomize.py")).unwrap();
+    assert_eq!(site.matches("SystemExit(3)").count(), 1, "{site}");
 }

@@ -36,7 +36,7 @@ use crate::bytecode::Lease;
 use crate::capture::Capture;
 use crate::confine::{self, Confinement, SandboxPlan, refusal_message};
 use crate::evidence::{RunEvidence, RunOutcome, millis};
-use crate::invocation::Invocation;
+use crate::invocation::{Invocation, SITECUSTOMIZE};
 use crate::junit;
 use crate::lines::{LineParser, StderrScanner};
 use crate::process::{ProcessGroup, new_run_id};
@@ -108,6 +108,15 @@ async fn take_bytecode_cache(
     }
 }
 
+/// The directory holding the run's [`SITECUSTOMIZE`]: the cache's when the run has it (the
+/// same file for every run, so its bytecode is cached), else one in the run's scratch.
+fn site_dir(lease: Option<&Lease>, scratch: &Scratch) -> Result<Utf8PathBuf, String> {
+    match lease.and_then(Lease::site) {
+        Some(dir) => Ok(dir.to_owned()),
+        None => scratch.site_dir(SITECUSTOMIZE),
+    }
+}
+
 /// Runs `inv` to completion and returns its evidence. Never fails: problems are evidence.
 pub(crate) async fn execute(
     inv: &Invocation,
@@ -175,10 +184,7 @@ pub(crate) async fn execute(
         },
         _ => None,
     };
-    let site_dir = match scratch.site_dir(&crate::invocation::sitecustomize(
-        &inv.root,
-        notes.as_deref(),
-    )) {
+    let site_dir = match site_dir(lease.as_ref(), &scratch) {
         Ok(dir) => dir,
         Err(e) => return RunEvidence::not_started(argv, inv.deadline, e),
     };
@@ -201,7 +207,13 @@ pub(crate) async fn execute(
     command
         .current_dir(&inv.root)
         .env_clear()
-        .envs(inv.environment(std::env::vars_os(), &run_id, &bytecode_prefix, &site_dir))
+        .envs(inv.environment(
+            std::env::vars_os(),
+            &run_id,
+            &bytecode_prefix,
+            &site_dir,
+            notes.as_deref(),
+        ))
         .envs(confinement.iter().flat_map(Confinement::environment))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -78,9 +78,12 @@ use crate::process::RUN_MARKER_VAR;
 pub(crate) const BOOTSTRAP: &str =
     "import sys, os; sys.path.append(os.getcwd()); import pytest; sys.exit(pytest.main())";
 
-/// The run's `sitecustomize.py` (in a private directory on `PYTHONPATH`, so every Python
-/// process of the run runs it at start-up: pytest, xdist workers, interpreters that tests
-/// start), with `{ROOT}` standing for the root as a Python string literal. It wraps two
+/// The run's `sitecustomize.py` (in a directory on `PYTHONPATH`, so every Python process of
+/// the run runs it at start-up: pytest, xdist workers, interpreters that tests start). It
+/// takes the root from [`ROOT_VAR`] and the notes file below from [`NOTES_VAR`], so that its
+/// text is the same for every run and can live in the bytecode cache with its own bytecode
+/// beside it ([`crate::bytecode::Lease::site`]): compiling it afresh cost every Python process
+/// of a run about 5 ms. Without the root it treats every directory as the root's. It wraps two
 /// methods of the frozen import machinery, so that bytecode is found where it can be trusted
 /// and written only into the prefix Warden names (`PYTHONPYCACHEPREFIX`, see
 /// [`crate::bytecode`]):
@@ -109,11 +112,12 @@ pub(crate) const BOOTSTRAP: &str =
 ///
 /// In a run the sandbox confines, which cannot write the cache, the first two also note each
 /// source in the root that the run compiled (Python's own bytecode, or pytest's rewritten
-/// one) in a file Warden names (`{WANTED}`), so that Warden can compile those sources itself
+/// one) in a file Warden names ([`NOTES_VAR`]), so that Warden can compile those sources itself
 /// after the run ([`crate::precompile`]); the note is only a list of names to consider. So
 /// are the modules outside the root that Python imported before `sitecustomize` ran (the
 /// `encodings` package, what `.pth` files import) and compiled for want of bytecode in the
-/// prefix: every Python process of a confined run would compile them again.
+/// prefix: every Python process of a confined run would compile them again. So is the
+/// `sitecustomize` itself when its bytecode is not in the cache yet.
 ///
 /// Then it takes its directory off `sys.path` (the variable stays for child processes) and
 /// imports the `sitecustomize` it shadowed, if the interpreter has one.
@@ -125,6 +129,8 @@ def _warden_bytecode(root, wanted):
     prefix = os.path.join(sys.pycache_prefix or "/nonexistent", "")
     inside = {}
     def under_root(directory):
+        if root is None:
+            return True
         known = inside.get(directory)
         if known is None:
             known = any(p == root or p.startswith(root + os.sep) for p in (os.path.abspath(directory), os.path.realpath(directory)))
@@ -209,28 +215,23 @@ def _warden_bytecode(root, wanted):
             source, cached = getattr(spec, "origin", None), getattr(spec, "cached", None)
             if isinstance(source, str) and isinstance(cached, str) and source.endswith(".py") and os.path.isabs(source) and os.path.dirname(source) != here and cached.startswith(prefix) and not os.path.exists(cached):
                 want(b"outside", source)
+        cached = globals().get("__cached__")
+        if isinstance(cached, str) and not os.path.exists(cached):
+            want(b"plain" if under_root(here) else b"outside", os.path.abspath(__file__))
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
     this = sys.modules.pop("sitecustomize", None)
     try:
         import sitecustomize
     except ImportError:
         sys.modules["sitecustomize"] = this
-_warden_bytecode({ROOT}, {WANTED})
+_warden_bytecode(os.environ.get("WARDEN_ROOT"), os.environ.get("WARDEN_BYTECODE_NOTES"))
 del _warden_bytecode
 "#;
 
-/// [`SITECUSTOMIZE`] for `root`, noting the root's sources compiled by the run in `wanted`
-/// when given.
-pub(crate) fn sitecustomize(root: &Utf8Path, wanted: Option<&Utf8Path>) -> String {
-    // A JSON string is a valid Python string literal.
-    let literal = |text: &str| serde_json::to_string(text).unwrap_or_else(|_| "\"/\"".into());
-    SITECUSTOMIZE
-        .replace("{ROOT}", &literal(root.as_str()))
-        .replace(
-            "{WANTED}",
-            &wanted.map_or_else(|| "None".to_owned(), |path| literal(path.as_str())),
-        )
-}
+/// The variable naming the root for [`SITECUSTOMIZE`].
+pub(crate) const ROOT_VAR: &str = "WARDEN_ROOT";
+/// The variable naming the file where a confined run notes the sources it compiled.
+pub(crate) const NOTES_VAR: &str = "WARDEN_BYTECODE_NOTES";
 
 /// Names always passed through from Warden's environment (when set).
 const BASE_ENV: [&str; 4] = ["PATH", "HOME", "LANG", "TMPDIR"];
@@ -324,13 +325,15 @@ impl Invocation {
     }
 
     /// The child's whole environment, drawn from `parent` (Warden's own environment), with
-    /// bytecode kept under `bytecode_prefix` (the cache's, or the run's private one).
+    /// bytecode kept under `bytecode_prefix` (the cache's, or the run's private one), the
+    /// [`SITECUSTOMIZE`] in `site_dir` and, for a confined run, its notes in `notes`.
     pub(crate) fn environment(
         &self,
         parent: impl IntoIterator<Item = (OsString, OsString)>,
         run_id: &str,
         bytecode_prefix: &Utf8Path,
         site_dir: &Utf8Path,
+        notes: Option<&Utf8Path>,
     ) -> Vec<(OsString, OsString)> {
         let mut env: Vec<(OsString, OsString)> = parent
             .into_iter()
@@ -344,7 +347,9 @@ impl Invocation {
             ("PYTHONPATH".into(), site_dir.as_str().into()),
             ("PYTHONUNBUFFERED".into(), "1".into()),
             (RUN_MARKER_VAR.into(), run_id.into()),
+            (ROOT_VAR.into(), self.root.as_str().into()),
         ]);
+        env.extend(notes.map(|path| (NOTES_VAR.into(), path.as_str().into())));
         env
     }
 
@@ -532,6 +537,7 @@ mod tests {
             "abc",
             Utf8Path::new("/tmp/w/pycache"),
             Utf8Path::new("/tmp/w/site"),
+            Some(Utf8Path::new("/tmp/w/notes")),
         );
         let names: Vec<&str> = env.iter().map(|(k, _)| k.to_str().unwrap()).collect();
         assert_eq!(
@@ -544,12 +550,16 @@ mod tests {
                 "PYTHONPYCACHEPREFIX",
                 "PYTHONPATH",
                 "PYTHONUNBUFFERED",
-                "WARDEN_RUN_ID"
+                "WARDEN_RUN_ID",
+                "WARDEN_ROOT",
+                "WARDEN_BYTECODE_NOTES"
             ]
         );
-        assert_eq!(env.last().unwrap().1, "abc");
         assert_eq!(env[4].1, "/tmp/w/pycache");
         assert_eq!(env[5].1, "/tmp/w/site");
+        assert_eq!(env[7].1, "abc");
+        assert_eq!(env[8].1, invocation().root.as_str());
+        assert_eq!(env[9].1, "/tmp/w/notes");
     }
 
     #[test]
@@ -580,6 +590,7 @@ mod tests {
                 "abc",
                 Utf8Path::new("/tmp/w/pycache"),
                 Utf8Path::new("/tmp/w/site"),
+                None,
             )
             .into_iter()
             // Warden sets `PYTHONPATH` itself; the caller's value ("x") must never pass.
