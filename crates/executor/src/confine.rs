@@ -116,6 +116,12 @@ impl Confinement {
         })
     }
 
+    /// Whether the run certainly has a PID namespace of its own, whose init is the helper's
+    /// child: the mode is `required`, so the helper runs nothing without one.
+    pub(crate) fn own_pid_namespace(&self) -> bool {
+        self.config.mode == Mode::Required
+    }
+
     /// The helper's program and arguments running `argv` confined.
     pub(crate) fn command(&self, argv: &[String]) -> Result<(PathBuf, Vec<OsString>), String> {
         let config = serde_json::to_string(&self.config)

@@ -239,6 +239,12 @@ pub(crate) async fn execute(
         );
     };
     let mut group = ProcessGroup::new(pid as i32, &run_id);
+    if confinement
+        .as_ref()
+        .is_some_and(Confinement::own_pid_namespace)
+    {
+        group = group.in_own_pid_namespace();
+    }
     tracing::debug!(pid, ?argv, deadline = ?inv.deadline, "pytest started");
     progress.send_modify(|p| {
         *p = Progress {
@@ -314,7 +320,7 @@ pub(crate) async fn execute(
         leaked = while_pumping(
             pumps.as_mut(),
             &mut pumped,
-            group.kill_leftovers(CLEANUP_BUDGET),
+            group.kill_leftovers(CLEANUP_BUDGET, exit.is_some()),
         )
         .await;
         if !leaked.is_empty() {

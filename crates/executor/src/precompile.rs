@@ -262,12 +262,17 @@ async fn compile(
     let pid = child.id().ok_or("the compiler vanished as it started")?;
     // Dropped on every way out, the group kills whatever is left of the compiler.
     let mut group = ProcessGroup::new(pid as i32, &run_id);
+    if confinement.own_pid_namespace() {
+        group = group.in_own_pid_namespace();
+    }
     let stdout = child.stdout.take().ok_or("the compiler has no output")?;
     let mut stored = 0;
     let read = tokio::time::timeout(DEADLINE, read_results(stdout, lease, sent, &mut stored)).await;
     group.signal(Signal::SIGKILL);
-    let _ = tokio::time::timeout(Duration::from_secs(1), child.wait()).await;
-    group.kill_leftovers(Duration::from_secs(1)).await;
+    let exited = tokio::time::timeout(Duration::from_secs(1), child.wait())
+        .await
+        .is_ok_and(|status| status.is_ok());
+    group.kill_leftovers(Duration::from_secs(1), exited).await;
     match read {
         Ok(Ok(())) => Ok(stored),
         Ok(Err(e)) => Err(e),

@@ -60,6 +60,9 @@ pub(crate) struct ProcessGroup {
     pgid: i32,
     marker: Vec<u8>,
     armed: bool,
+    /// The group's leader is the sandbox's helper, whose child is the init of the run's own
+    /// PID namespace (required, so certainly in force when the run started).
+    own_pid_namespace: bool,
 }
 
 impl ProcessGroup {
@@ -69,7 +72,16 @@ impl ProcessGroup {
             pgid,
             marker: format!("{RUN_MARKER_VAR}={run_id}").into_bytes(),
             armed: true,
+            own_pid_namespace: false,
         }
+    }
+
+    /// Says that every process of the run but the leader lives in a PID namespace whose init
+    /// is the leader's child, and that the namespace was required (the run does not start
+    /// without it).
+    pub(crate) fn in_own_pid_namespace(mut self) -> Self {
+        self.own_pid_namespace = true;
+        self
     }
 
     /// Sends `signal` to the whole group and to every marked process that left it.
@@ -87,9 +99,22 @@ impl ProcessGroup {
     /// Kills whatever of the run is still alive after its main process exited, and describes
     /// it. Processes get a moment to finish exiting on their own first; then SIGKILL, repeated
     /// until they are gone or `budget` runs out.
-    pub(crate) async fn kill_leftovers(&mut self, budget: Duration) -> Vec<LeakedProcess> {
+    ///
+    /// `leader_exited`: the leader was reaped. In the run's own PID namespace nothing can be
+    /// left then, and no `/proc` scan is needed (it read two files of every process on the
+    /// machine): the helper waits for the namespace's init, and the kernel kills and reaps
+    /// every process of a namespace before its init's exit is reported.
+    pub(crate) async fn kill_leftovers(
+        &mut self,
+        budget: Duration,
+        leader_exited: bool,
+    ) -> Vec<LeakedProcess> {
         const SETTLE: Duration = Duration::from_millis(50);
         const POLL: Duration = Duration::from_millis(10);
+        if leader_exited && self.own_pid_namespace {
+            self.armed = false;
+            return Vec::new();
+        }
         let until = tokio::time::Instant::now() + budget;
         let mut alive = self.alive();
         if !alive.is_empty() {
@@ -240,7 +265,7 @@ mod tests {
         let mut group = ProcessGroup::new(pgid, &run_id);
         // Give setsid a moment to have happened.
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let leaked = group.kill_leftovers(Duration::from_secs(2)).await;
+        let leaked = group.kill_leftovers(Duration::from_secs(2), true).await;
         assert_eq!(leaked.len(), 2, "{leaked:?}");
         assert_eq!(leaked.iter().filter(|l| l.escaped_group).count(), 1);
         assert!(leaked.iter().all(|l| l.command.contains("sleep 30")));
