@@ -202,10 +202,10 @@ impl Lease {
         // marker is written again until the file system's clock has ticked (once per version
         // of the file).
         let marker = dir.join(STARTED);
+        let written = site.flatten();
         let mut tries = 0;
         let started = loop {
             let started = write_marker(&cache, &marker)?;
-            let written = site.and_then(|written| written);
             tries += 1;
             if written.is_none_or(|ctime| ctime < started) || tries >= MARKER_TRIES {
                 break started;
@@ -577,6 +577,38 @@ mod tests {
             // run's start and are then (conservatively) not recorded: let the tick pass.
             std::thread::sleep(std::time::Duration::from_millis(30));
             Lease::acquire(&self.cache, &self.root).unwrap()
+        }
+    }
+
+    #[test]
+    fn the_sitecustomize_is_warden_s_whatever_was_planted_in_its_place() {
+        let s = Setup::new();
+        let outside = s.root.parent().unwrap().join("outside.py");
+        fs::write(&outside, "SECRET = 1\n").unwrap();
+        let site = s.cache.join(SITE).join(SITECUSTOMIZE_FILE);
+        drop(s.lease());
+        assert_eq!(fs::read_to_string(&site).unwrap(), SITECUSTOMIZE);
+        // A link out, a FIFO (whose open would wait), edited text: each replaced, never
+        // followed or waited on, and the link's target untouched.
+        for plant in ["link", "fifo", "edit"] {
+            fs::remove_file(&site).unwrap();
+            match plant {
+                "link" => std::os::unix::fs::symlink(&outside, &site).unwrap(),
+                "fifo" => {
+                    nix::unistd::mkfifo(site.as_std_path(), nix::sys::stat::Mode::S_IRWXU).unwrap()
+                }
+                _ => fs::write(&site, format!("{SITECUSTOMIZE}\nraise SystemExit(3)\n")).unwrap(),
+            }
+            let lease = s.lease();
+            assert_eq!(lease.site(), Some(s.cache.join(SITE).as_path()));
+            assert!(
+                !fs::symlink_metadata(&site)
+                    .unwrap()
+                    .file_type()
+                    .is_symlink()
+            );
+            assert_eq!(fs::read_to_string(&site).unwrap(), SITECUSTOMIZE, "{plant}");
+            assert_eq!(fs::read_to_string(&outside).unwrap(), "SECRET = 1\n");
         }
     }
 
