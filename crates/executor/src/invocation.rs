@@ -98,7 +98,12 @@ pub(crate) const BOOTSTRAP: &str =
 ///   neither (apart from its private directories and the policy's `[sandbox] write` paths,
 ///   whose sources it can rewrite anyway). Everything in the root still goes through the
 ///   prefix, so bytecode planted in the tree's `__pycache__` is never read, whatever path a
-///   module is imported by.
+///   module is imported by. It runs for every module imported, so it is kept cheap: each
+///   directory is placed (in the root or not, its links resolved by the kernel through
+///   `/proc/self/fd`) and its `__pycache__` listed once per process, and the bytecode's name
+///   is built as the import system builds it when no optimization level is asked for (else
+///   the import system's own function names it). Both cost a pytest start about 12 ms when
+///   they resolved links in Python and asked the file system about each module.
 /// - `SourceFileLoader._cache_bytecode`: bytecode is written only under the prefix, so a stale
 ///   `__pycache__` file beside a source outside the root is recompiled, never rewritten.
 /// - pytest's `get_cache_dir`, once `_pytest.assertion.rewrite` is imported: pytest rewrites
@@ -128,22 +133,48 @@ def _warden_bytecode(root, wanted):
     write = machinery.SourceFileLoader._cache_bytecode
     prefix = os.path.join(sys.pycache_prefix or "/nonexistent", "")
     inside = {}
+    def resolved(directory):
+        try:
+            fd = os.open(directory, os.O_PATH | os.O_CLOEXEC)
+        except (OSError, ValueError, AttributeError):
+            return os.path.realpath(directory)
+        try:
+            return os.readlink("/proc/self/fd/%d" % fd)
+        except OSError:
+            return os.path.realpath(directory)
+        finally:
+            os.close(fd)
     def under_root(directory):
         if root is None:
             return True
         known = inside.get(directory)
         if known is None:
-            known = any(p == root or p.startswith(root + os.sep) for p in (os.path.abspath(directory), os.path.realpath(directory)))
+            known = any(p == root or p.startswith(root + os.sep) for p in (os.path.abspath(directory), resolved(directory)))
             inside[directory] = known
         return known
+    tag = sys.implementation.cache_tag
+    plain = tag is not None and not sys.flags.optimize
+    compiled = {}
+    def beside(directory):
+        names = compiled.get(directory)
+        if names is None:
+            names = frozenset()
+            if not under_root(directory):
+                try:
+                    names = frozenset(os.listdir(os.path.join(directory, "__pycache__")))
+                except (OSError, ValueError):
+                    pass
+            compiled[directory] = names
+        return names
     def cache_from_source(path, debug_override=None, *, optimization=None):
-        cached = in_prefix(path, debug_override, optimization=optimization)
-        directory = os.path.dirname(path)
-        if os.path.isabs(path) and not under_root(directory):
-            beside = os.path.join(directory, "__pycache__", os.path.basename(cached))
-            if os.path.isfile(beside):
-                return beside
-        return cached
+        if plain and debug_override is None and optimization is None and type(path) is str and path[:1] == os.sep and path[-3:] == ".py":
+            directory, _, name = path.rpartition(os.sep)
+            directory = directory or os.sep
+            if len(name) > 3:
+                name = name[:-3] + "." + tag + ".pyc"
+                if name in beside(directory):
+                    return os.path.join(directory, "__pycache__", name)
+        return in_prefix(path, debug_override, optimization=optimization)
     def want(kind, path):
         if wanted is None or (kind == b"outside") == under_root(os.path.dirname(path)):
             return
