@@ -328,8 +328,14 @@ impl Lease {
         }
     }
 
+    /// Writes `manifest`, unless the file already holds exactly it (what the file holds now,
+    /// not what the lease read: without the sandbox the run could have rewritten it). The
+    /// usual run of an unchanged tree records what it found, and skips a flushed write.
     fn write_manifest(&self, manifest: &Manifest) -> Result<(), warden_rootfs::Error> {
         let text = serde_json::to_vec(manifest).unwrap_or_default();
+        if holds(&self.cache, MANIFEST, &text) {
+            return Ok(());
+        }
         replace_file(&self.cache, MANIFEST, &text, true)
     }
 }
@@ -360,21 +366,24 @@ fn write_marker(cache: &Dir, marker: &Utf8Path) -> Result<(i64, i64), CacheUnava
 /// file's change time when it was written now.
 fn write_site(cache: &Dir) -> Result<Option<(i64, i64)>, warden_rootfs::Error> {
     let site = cache.create_dir_all(SITE)?;
-    let mut there = Vec::new();
-    let same = site
-        .open_file(SITECUSTOMIZE_FILE, Open::Read)
-        .is_ok_and(|file| {
-            file.take(SITECUSTOMIZE.len() as u64 + 1)
-                .read_to_end(&mut there)
-                .is_ok()
-                && there == SITECUSTOMIZE.as_bytes()
-        });
-    if same {
+    if holds(&site, SITECUSTOMIZE_FILE, SITECUSTOMIZE.as_bytes()) {
         return Ok(None);
     }
     replace_file(&site, SITECUSTOMIZE_FILE, SITECUSTOMIZE.as_bytes(), false)?;
     let status = site.status_of(SITECUSTOMIZE_FILE)?;
     Ok(Some(status.ctime))
+}
+
+/// Whether `name` in `dir` is a regular file (reached without following a link, never a FIFO
+/// waited on) holding exactly `bytes`.
+fn holds(dir: &Dir, name: &str, bytes: &[u8]) -> bool {
+    let mut there = Vec::new();
+    dir.open_file(name, Open::Read).is_ok_and(|file| {
+        file.take(bytes.len() as u64 + 1)
+            .read_to_end(&mut there)
+            .is_ok()
+            && there == bytes
+    })
 }
 
 /// The mirror of the absolute directory `dir` under the cache: where Python keeps the
@@ -610,6 +619,30 @@ mod tests {
             assert_eq!(fs::read_to_string(&site).unwrap(), SITECUSTOMIZE, "{plant}");
             assert_eq!(fs::read_to_string(&outside).unwrap(), "SECRET = 1\n");
         }
+    }
+
+    #[test]
+    fn the_manifest_is_rewritten_only_when_it_does_not_hold_what_finish_records() {
+        use std::os::unix::fs::MetadataExt as _;
+        let s = Setup::new();
+        s.source("pkg/mod.py", "VALUE = 1\n");
+        let lease = s.lease();
+        s.compile("pkg/mod.cpython-311.pyc");
+        lease.finish();
+        let manifest = s.cache.join(MANIFEST);
+        let recorded = fs::read(&manifest).unwrap();
+        let inode = fs::metadata(&manifest).unwrap().ino();
+        // An unchanged tree: the same record, left in place (no flushed write).
+        s.lease().finish();
+        assert_eq!(fs::read(&manifest).unwrap(), recorded);
+        assert_eq!(fs::metadata(&manifest).unwrap().ino(), inode);
+        // A run that rewrote the manifest (it can, without the sandbox): what finish records
+        // replaces it, whatever the lease read before the run.
+        let lease = s.lease();
+        fs::write(&manifest, b"{\"version\":1,\"sources\":{}}").unwrap();
+        lease.finish();
+        assert_eq!(fs::read(&manifest).unwrap(), recorded);
+        assert!(s.cached("pkg/mod.cpython-311.pyc"));
     }
 
     const MOD: &str = "pkg/mod.cpython-311.pyc";
