@@ -17,7 +17,9 @@
 //!    of its own.
 //!    When less than [`MissionBudget::MIN_GRANT`] is left the run is refused before it starts
 //!    (`denied`, `budget_exhausted`, exit 3), and no run is granted a deadline past what is left.
-//! 4. **The run**, with the granted deadline, after fingerprinting the working tree.
+//! 4. **The run**, with the granted deadline, after fingerprinting the working tree: the run
+//!    prepares (its sandbox, the bytecode cache) while the tree is fingerprinted, and its
+//!    tests start only once the fingerprint is taken (a [`StartGate`]).
 //! 5. **Reruns** of only the failed test ids (narrowed through the policy), up to `retries`
 //!    times, each rerunning *every* test that failed in the first attempt, so a test failing on
 //!    every attempt is observed as such; they stop as soon as each of those tests has passed
@@ -48,7 +50,7 @@ use std::time::{Duration, Instant};
 
 use tracing::Instrument as _;
 use warden_classifier::{Gate, HistoryRun, Observation, TreeChange, classify};
-use warden_executor::{MissionBudget, PytestRunner, RunEvidence, RunOutcome, Runner};
+use warden_executor::{MissionBudget, PytestRunner, RunEvidence, RunOutcome, Runner, StartGate};
 use warden_governance_api::{Authorized, Policy, Root, ToolRequest, Verdict};
 use warden_rootfs::Dir;
 use warden_taxonomy::{TestOutcome, VerifyReport};
@@ -391,8 +393,15 @@ impl Mission {
         }
 
         let options = self.fingerprint_options();
-        let before = self.fingerprint(&options, &mut notes).await;
-        let first = self.run(&auth, deadline).await;
+        let (key, gate) = StartGate::closed();
+        let root = self.root.clone();
+        let fingerprinting = async {
+            let taken = take_fingerprint(&root, &options).await;
+            key.open();
+            taken
+        };
+        let (taken, first) = tokio::join!(fingerprinting, self.run_gated(&auth, deadline, gate));
+        let before = fingerprinted(taken, &mut notes);
         let mut attempts = vec![first];
         // Results from outside the scope (a link made and removed during the run) are a
         // policy violation: no reruns, and never a pass.
@@ -414,16 +423,18 @@ impl Mission {
         let (fingerprint, tree) = match before {
             // Without a first fingerprint there were no reruns: nothing to tie to one code.
             None => (None, TreeChange::Unchanged),
-            Some((before, before_files)) => match self.fingerprint(&options, &mut notes).await {
-                Some((after, _)) if after == before => (Some(before), TreeChange::Unchanged),
-                Some((_, after_files)) => {
-                    let tree = changes::tree_change(&before_files, &after_files);
-                    note_tree_change(&tree, &mut notes);
-                    (None, tree)
+            Some((before, before_files)) => {
+                match fingerprinted(take_fingerprint(&self.root, &options).await, &mut notes) {
+                    Some((after, _)) if after == before => (Some(before), TreeChange::Unchanged),
+                    Some((_, after_files)) => {
+                        let tree = changes::tree_change(&before_files, &after_files);
+                        note_tree_change(&tree, &mut notes);
+                        (None, tree)
+                    }
+                    None if reran => (None, TreeChange::Unknown),
+                    None => (None, TreeChange::Unchanged),
                 }
-                None if reran => (None, TreeChange::Unknown),
-                None => (None, TreeChange::Unchanged),
-            },
+            }
         };
         let mut observation =
             report::observation(&attempts[0], &attempts[1..], fingerprint.clone(), tree);
@@ -522,8 +533,18 @@ impl Mission {
 
     /// One attempt, charged to the budget.
     async fn run(&mut self, auth: &Authorized, deadline: Duration) -> RunEvidence {
+        self.run_gated(auth, deadline, StartGate::open()).await
+    }
+
+    /// One attempt whose tests wait for `gate`, charged to the budget.
+    async fn run_gated(
+        &mut self,
+        auth: &Authorized,
+        deadline: Duration,
+        gate: StartGate,
+    ) -> RunEvidence {
         tracing::debug!(targets = ?auth.targets(), ?deadline, "starting a run");
-        let evidence = self.runner.run(auth, deadline).await;
+        let evidence = self.runner.run_gated(auth, deadline, gate).await;
         self.budget.charge(evidence.duration());
         tracing::info!(
             outcome = %evidence.outcome,
@@ -629,31 +650,6 @@ impl Mission {
         options
     }
 
-    /// The tree's fingerprint and what it was computed from, or `None` (with a warning and a
-    /// note) when it cannot be taken.
-    async fn fingerprint(
-        &self,
-        options: &FingerprintOptions,
-        notes: &mut Vec<String>,
-    ) -> Option<(String, Manifest)> {
-        let root = self.root.path().as_std_path().to_owned();
-        let options = options.clone();
-        // Hashing the tree reads files and may run git: keep it off the async workers.
-        let result =
-            tokio::task::spawn_blocking(move || fingerprint_with_manifest(&root, &options)).await;
-        let problem = match result {
-            Ok(Ok((print, files))) => {
-                tracing::debug!(fingerprint = %print, "fingerprinted the working tree");
-                return Some((print, files));
-            }
-            Ok(Err(e)) => e.to_string(),
-            Err(e) => format!("the fingerprint task failed: {e}"),
-        };
-        tracing::warn!(%problem, "no fingerprint; history cannot prove a flake for this run");
-        notes.push(format!("no fingerprint: {problem}"));
-        None
-    }
-
     /// Appends the evidence and hands out the verification.
     ///
     /// The append runs off the async workers: it waits for the ledger's lock (up to its
@@ -726,6 +722,39 @@ struct Reruns {
 
 /// The request's value when it does not exceed the policy's, else the policy's (with a
 /// warning and a note).
+/// The fingerprint of `root`'s tree and what it was computed from, or why it cannot be taken.
+async fn take_fingerprint(
+    root: &Root,
+    options: &FingerprintOptions,
+) -> Result<(String, Manifest), String> {
+    let root = root.path().as_std_path().to_owned();
+    let options = options.clone();
+    // Hashing the tree reads files and may run git: keep it off the async workers.
+    match tokio::task::spawn_blocking(move || fingerprint_with_manifest(&root, &options)).await {
+        Ok(Ok(taken)) => Ok(taken),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(e) => Err(format!("the fingerprint task failed: {e}")),
+    }
+}
+
+/// The fingerprint taken, or `None` with a warning and a note.
+fn fingerprinted(
+    taken: Result<(String, Manifest), String>,
+    notes: &mut Vec<String>,
+) -> Option<(String, Manifest)> {
+    match taken {
+        Ok((print, files)) => {
+            tracing::debug!(fingerprint = %print, "fingerprinted the working tree");
+            Some((print, files))
+        }
+        Err(problem) => {
+            tracing::warn!(%problem, "no fingerprint; history cannot prove a flake for this run");
+            notes.push(format!("no fingerprint: {problem}"));
+            None
+        }
+    }
+}
+
 fn clamp<T>(what: &str, asked: Option<T>, policy: T, notes: &mut Vec<String>) -> T
 where
     T: PartialOrd + fmt::Debug + Copy,

@@ -107,6 +107,7 @@ impl Confinement {
                 file_size_bytes: plan.settings.file_size_bytes,
             },
             status_file: dir.path().join("status.json"),
+            gate: false,
         };
         Ok(Confinement {
             launcher: plan.launcher.clone(),
@@ -122,9 +123,18 @@ impl Confinement {
         self.config.mode == Mode::Required
     }
 
-    /// The helper's program and arguments running `argv` confined.
-    pub(crate) fn command(&self, argv: &[String]) -> Result<(PathBuf, Vec<OsString>), String> {
-        let config = serde_json::to_string(&self.config)
+    /// The helper's program and arguments running `argv` confined; `gated`, it waits for a
+    /// word on its standard input before it starts `argv` (see [`crate::StartGate`]).
+    pub(crate) fn command(
+        &self,
+        argv: &[String],
+        gated: bool,
+    ) -> Result<(PathBuf, Vec<OsString>), String> {
+        let config = Config {
+            gate: gated,
+            ..self.config.clone()
+        };
+        let config = serde_json::to_string(&config)
             .map_err(|e| format!("could not write the sandbox configuration: {e}"))?;
         let mut args: Vec<OsString> = vec![
             warden_sandbox::HELPER_ARG.into(),

@@ -2,7 +2,10 @@
 //!
 //! Timeline of a run:
 //! 1. Spawn the interpreter as the leader of a new process group (`process_group(0)`, set by
-//!    the spawn itself, not a `pre_exec` hook), stdin from `/dev/null`, both outputs piped.
+//!    the spawn itself, not a `pre_exec` hook), stdin from `/dev/null`, both outputs piped,
+//!    once the [`StartGate`] is open. A confined run spawns the sandbox's helper before the
+//!    gate opens, so that the sandbox is set up meanwhile; the helper waits for a word on its
+//!    stdin (a pipe) before it starts the interpreter. The deadline counts from the gate.
 //! 2. Read both pipes concurrently in fixed-size chunks into bounded captures and the
 //!    streaming parsers, while waiting for the leader to exit or the deadline to pass.
 //! 3. At the deadline: SIGINT to the group (pytest then reports what ran before the hang and
@@ -27,7 +30,7 @@ use std::time::Duration;
 
 use camino::Utf8PathBuf;
 use nix::sys::signal::Signal;
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until, timeout};
@@ -36,12 +39,14 @@ use crate::bytecode::Lease;
 use crate::capture::Capture;
 use crate::confine::{self, Confinement, SandboxPlan, refusal_message};
 use crate::evidence::{RunEvidence, RunOutcome, millis};
+use crate::gate::StartGate;
 use crate::invocation::{Invocation, SITECUSTOMIZE};
 use crate::junit;
 use crate::lines::{LineParser, StderrScanner};
 use crate::process::{ProcessGroup, new_run_id};
 use crate::progress::Progress;
 use crate::results::{self, Exit};
+use crate::runner::CALLED_OFF;
 use crate::scratch::Scratch;
 
 /// How long reading the JUnit report and resolving its node ids may take after the run, in
@@ -117,11 +122,16 @@ fn site_dir(lease: Option<&Lease>, scratch: &Scratch) -> Result<Utf8PathBuf, Str
     }
 }
 
+fn called_off(argv: Vec<String>, inv: &Invocation) -> RunEvidence {
+    RunEvidence::not_started(argv, inv.deadline, CALLED_OFF.to_owned())
+}
+
 /// Runs `inv` to completion and returns its evidence. Never fails: problems are evidence.
 pub(crate) async fn execute(
     inv: &Invocation,
     sandbox: Option<&SandboxPlan>,
     progress: &watch::Sender<Progress>,
+    gate: StartGate,
 ) -> RunEvidence {
     let scratch = match Scratch::new() {
         Ok(dir) => dir,
@@ -190,7 +200,7 @@ pub(crate) async fn execute(
     };
     let run_id = new_run_id();
     let mut command = match &confinement {
-        Some(c) => match c.command(&argv) {
+        Some(c) => match c.command(&argv, true) {
             Ok((program, args)) => {
                 let mut command = Command::new(program);
                 command.args(args);
@@ -215,7 +225,13 @@ pub(crate) async fn execute(
             notes.as_deref(),
         ))
         .envs(confinement.iter().flat_map(Confinement::environment))
-        .stdin(Stdio::null())
+        // A confined run's helper reads the gate's word there (see below); the interpreter's
+        // standard input is `/dev/null` either way.
+        .stdin(if confinement.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
@@ -223,7 +239,15 @@ pub(crate) async fn execute(
 
     // Whatever descriptors Warden inherited from its caller stay with Warden.
     crate::hygiene::close_inherited_descriptors();
-    let started = Instant::now();
+    // Unconfined, the interpreter is the first thing started: it waits for the gate here.
+    let gate = if confinement.is_none() {
+        if !gate.opened().await {
+            return called_off(argv, inv);
+        }
+        StartGate::open()
+    } else {
+        gate
+    };
     let mut child = match command.spawn() {
         Ok(child) => child,
         Err(e) => {
@@ -245,6 +269,18 @@ pub(crate) async fn execute(
     {
         group = group.in_own_pid_namespace();
     }
+    // Confined, the helper sets the sandbox up meanwhile and then waits for a word on its
+    // standard input before it starts the interpreter; a closed pipe calls the run off (and
+    // returning drops `group`, which kills the helper).
+    if let Some(mut word) = child.stdin.take() {
+        if !gate.opened().await {
+            return called_off(argv, inv);
+        }
+        // A helper that has already given up (the sandbox refused) closed its end; its exit
+        // code and status file say why.
+        let _ = word.write_all(b"\n").await;
+    }
+    let started = Instant::now();
     tracing::debug!(pid, ?argv, deadline = ?inv.deadline, "pytest started");
     progress.send_modify(|p| {
         *p = Progress {

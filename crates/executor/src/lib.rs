@@ -80,6 +80,7 @@ mod capture;
 mod confine;
 mod evidence;
 mod execute;
+mod gate;
 mod hygiene;
 mod interpreter;
 mod invocation;
@@ -95,6 +96,7 @@ mod scratch;
 
 pub use budget::{BudgetExhausted, MissionBudget};
 pub use evidence::{CollectionError, LeakedProcess, ResultsSource, RunEvidence, RunOutcome};
+pub use gate::{GateKey, StartGate};
 pub use hygiene::{close_inherited_descriptors, harden_process};
 pub use interpreter::{DEFAULT_PYTHON, PYTHON_ENV_VAR};
 pub use progress::Progress;

@@ -244,7 +244,7 @@ async fn compile(
     lease: &Lease,
     sent: &[Sent],
 ) -> Result<usize, String> {
-    let (program, args) = confinement.command(argv)?;
+    let (program, args) = confinement.command(argv, false)?;
     let run_id = new_run_id();
     let mut child = Command::new(program)
         .args(args)

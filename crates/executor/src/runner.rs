@@ -11,6 +11,7 @@ use warden_taxonomy::InterpreterChoice;
 use crate::confine::SandboxPlan;
 use crate::evidence::RunEvidence;
 use crate::execute::execute;
+use crate::gate::StartGate;
 use crate::interpreter::{self, Env, Sources};
 use crate::invocation::Invocation;
 use crate::progress::Progress;
@@ -31,12 +32,32 @@ pub trait Runner: Send + Sync {
     /// own deadline.
     async fn run(&self, auth: &Authorized, deadline: Duration) -> RunEvidence;
 
+    /// Runs like [`Runner::run`], but starts nothing of the code under test before `gate`
+    /// opens: what the run does first (preparing its sandbox, checking the bytecode cache) may
+    /// overlap with the caller's own work before the tests, such as fingerprinting the tree.
+    /// The deadline counts from the gate's opening. A gate whose key is dropped unopened calls
+    /// the run off. The default waits for the gate, then runs.
+    async fn run_gated(
+        &self,
+        auth: &Authorized,
+        deadline: Duration,
+        gate: StartGate,
+    ) -> RunEvidence {
+        if !gate.opened().await {
+            return RunEvidence::not_started(Vec::new(), deadline, CALLED_OFF.to_owned());
+        }
+        self.run(auth, deadline).await
+    }
+
     /// The interpreter a run of `auth` uses and why, for the report; `None` when the runner
     /// cannot say (a remote runner, a fake).
     fn interpreter(&self, _auth: &Authorized) -> Option<InterpreterChoice> {
         None
     }
 }
+
+/// Why a run whose gate's key was dropped never started.
+pub(crate) const CALLED_OFF: &str = "the run was called off before its tests started: nothing ran";
 
 /// The real runner: `python -m pytest` as a local child process. See the
 /// [crate docs](crate) for how it runs, stops and reads pytest.
@@ -140,6 +161,15 @@ impl PytestRunner {
 #[async_trait]
 impl Runner for PytestRunner {
     async fn run(&self, auth: &Authorized, deadline: Duration) -> RunEvidence {
+        self.run_gated(auth, deadline, StartGate::open()).await
+    }
+
+    async fn run_gated(
+        &self,
+        auth: &Authorized,
+        deadline: Duration,
+        gate: StartGate,
+    ) -> RunEvidence {
         let inv = self.invocation(auth, deadline);
         if (auth.tool(), auth.action()) != ("pytest", "run") {
             // A permission for another tool is no permission to run tests.
@@ -161,7 +191,7 @@ impl Runner for PytestRunner {
                 launcher: launcher.clone(),
                 settings: auth.limits().sandbox.clone(),
             });
-        execute(&inv, sandbox.as_ref(), &self.progress).await
+        execute(&inv, sandbox.as_ref(), &self.progress, gate).await
     }
 
     fn interpreter(&self, auth: &Authorized) -> Option<InterpreterChoice> {

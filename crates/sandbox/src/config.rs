@@ -62,6 +62,13 @@ pub struct Config {
     /// Where the helper writes its [`Status`] before the command starts (outside every writable
     /// tree, so the command cannot rewrite it).
     pub status_file: PathBuf,
+    /// The command waits for a word: once the sandbox is set up, the init stage reads its
+    /// standard input (a pipe from the caller) and starts the command only after a byte
+    /// arrives (end of file calls the run off); the command's own standard input is
+    /// `/dev/null`. So the caller can do its last work before the run while the sandbox is set
+    /// up (Warden fingerprints the tree then).
+    #[serde(default)]
+    pub gate: bool,
 }
 
 /// The system trees every Python run reads: programs, libraries, configuration, devices and the

@@ -10,8 +10,9 @@
 //!    namespace) and waits for it.
 //! 2. **Init** (PID 1 inside): a parent-death signal (so killing stage 1 kills the namespace), a
 //!    fresh `/proc` that shows only the run, rlimits and the namespace's `pid_max`, Landlock
-//!    (file system, signal and abstract-socket scopes); it writes the [`Status`] and starts the command, reaping every
-//!    orphan until the command exits. When PID 1 exits the kernel kills everything left in the
+//!    (file system, signal and abstract-socket scopes); it writes the [`Status`], waits for the
+//!    caller's word if the configuration asks for it ([`Config::gate`]), and starts the
+//!    command (its standard input `/dev/null`), reaping every orphan until the command exits. When PID 1 exits the kernel kills everything left in the
 //!    namespace: a child that called `setsid`, re-forks, or scrubbed its environment included.
 //!
 //! For root, stage 1 leaves the user namespace out of its `unshare` and the init stage makes
@@ -26,9 +27,9 @@
 
 use std::ffi::OsString;
 use std::fs::File;
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use nix::sys::signal::Signal;
 
@@ -243,9 +244,14 @@ fn run_as_init(config: &Config, command: &[OsString]) -> i32 {
     // and SIGTERM would never arrive. As PID 1 of its namespace this stage is still spared the
     // signals it has no handler for.
     let _ = stop_signals().thread_unblock();
+    if config.gate && !word_arrived() {
+        eprintln!("warden-sandbox: the run was called off before it started");
+        return EXIT_REFUSED;
+    }
     let child = match Command::new(&command[0])
         .args(&command[1..])
         .current_dir(&config.root)
+        .stdin(Stdio::null())
         .spawn()
     {
         Ok(child) => child,
@@ -270,6 +276,19 @@ fn run_as_init(config: &Config, command: &[OsString]) -> i32 {
             Ok(_) => {}
             Err(nix::errno::Errno::EINTR) => {}
             Err(_) => return EXIT_REFUSED,
+        }
+    }
+}
+
+/// Waits for the caller's word on standard input (see [`Config::gate`]): `false` at end of
+/// file, when the caller closed the pipe or died.
+fn word_arrived() -> bool {
+    let mut word = [0u8; 1];
+    loop {
+        match std::io::stdin().lock().read(&mut word) {
+            Ok(n) => return n == 1,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return false,
         }
     }
 }

@@ -24,6 +24,7 @@
 //!     network: Network::Loopback,
 //!     limits: Limits { memory_bytes: Some(4 << 30), processes: Some(512), file_size_bytes: None },
 //!     status_file: PathBuf::from("/tmp/warden-sandbox-x/status.json"),
+//!     gate: false,
 //! };
 //! let json = serde_json::to_string(&config).unwrap();
 //! assert!(json.contains("\"loopback\""));

@@ -64,6 +64,7 @@ pub(super) fn measure(
             file_size_bytes: Some(1 << 30),
         },
         status_file: status_file.clone(),
+        gate: false,
     };
     let json = serde_json::to_string(&config)
         .map_err(|e| BenchError::Unexpected(format!("the sandbox configuration: {e}")))?;
