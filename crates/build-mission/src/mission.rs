@@ -720,8 +720,6 @@ struct Reruns {
     fingerprinted: bool,
 }
 
-/// The request's value when it does not exceed the policy's, else the policy's (with a
-/// warning and a note).
 /// The fingerprint of `root`'s tree and what it was computed from, or why it cannot be taken.
 async fn take_fingerprint(
     root: &Root,
@@ -755,6 +753,8 @@ fn fingerprinted(
     }
 }
 
+/// The request's value when it does not exceed the policy's, else the policy's (with a
+/// warning and a note).
 fn clamp<T>(what: &str, asked: Option<T>, policy: T, notes: &mut Vec<String>) -> T
 where
     T: PartialOrd + fmt::Debug + Copy,

@@ -39,14 +39,13 @@ use crate::bytecode::Lease;
 use crate::capture::Capture;
 use crate::confine::{self, Confinement, SandboxPlan, refusal_message};
 use crate::evidence::{RunEvidence, RunOutcome, millis};
-use crate::gate::StartGate;
+use crate::gate::{StartGate, called_off};
 use crate::invocation::{Invocation, SITECUSTOMIZE};
 use crate::junit;
 use crate::lines::{LineParser, StderrScanner};
 use crate::process::{ProcessGroup, new_run_id};
 use crate::progress::Progress;
 use crate::results::{self, Exit};
-use crate::runner::CALLED_OFF;
 use crate::scratch::Scratch;
 
 /// How long reading the JUnit report and resolving its node ids may take after the run, in
@@ -120,10 +119,6 @@ fn site_dir(lease: Option<&Lease>, scratch: &Scratch) -> Result<Utf8PathBuf, Str
         Some(dir) => Ok(dir.to_owned()),
         None => scratch.site_dir(SITECUSTOMIZE),
     }
-}
-
-fn called_off(argv: Vec<String>, inv: &Invocation) -> RunEvidence {
-    RunEvidence::not_started(argv, inv.deadline, CALLED_OFF.to_owned())
 }
 
 /// Runs `inv` to completion and returns its evidence. Never fails: problems are evidence.
@@ -242,7 +237,7 @@ pub(crate) async fn execute(
     // Unconfined, the interpreter is the first thing started: it waits for the gate here.
     let gate = if confinement.is_none() {
         if !gate.opened().await {
-            return called_off(argv, inv);
+            return called_off(argv, inv.deadline);
         }
         StartGate::open()
     } else {
@@ -274,7 +269,7 @@ pub(crate) async fn execute(
     // returning drops `group`, which kills the helper).
     if let Some(mut word) = child.stdin.take() {
         if !gate.opened().await {
-            return called_off(argv, inv);
+            return called_off(argv, inv.deadline);
         }
         // A helper that has already given up (the sandbox refused) closed its end; its exit
         // code and status file say why.

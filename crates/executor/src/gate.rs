@@ -8,7 +8,20 @@
 //! until the [`GateKey`] opens it: a confined run's helper sets the sandbox up and then waits
 //! on its standard input for Warden's word before it starts the interpreter.
 
+use std::time::Duration;
+
 use tokio::sync::oneshot;
+
+use crate::evidence::RunEvidence;
+
+/// The evidence of a run whose gate's key was dropped unopened: nothing of it ran.
+pub(crate) fn called_off(argv: Vec<String>, deadline: Duration) -> RunEvidence {
+    RunEvidence::not_started(
+        argv,
+        deadline,
+        "the run was called off before its tests started: nothing ran".to_owned(),
+    )
+}
 
 /// Holds a run's test code back until its [`GateKey`] opens it. A key dropped unopened
 /// calls the run off: nothing of the code under test starts.

@@ -11,7 +11,7 @@ use warden_taxonomy::InterpreterChoice;
 use crate::confine::SandboxPlan;
 use crate::evidence::RunEvidence;
 use crate::execute::execute;
-use crate::gate::StartGate;
+use crate::gate::{StartGate, called_off};
 use crate::interpreter::{self, Env, Sources};
 use crate::invocation::Invocation;
 use crate::progress::Progress;
@@ -44,7 +44,7 @@ pub trait Runner: Send + Sync {
         gate: StartGate,
     ) -> RunEvidence {
         if !gate.opened().await {
-            return RunEvidence::not_started(Vec::new(), deadline, CALLED_OFF.to_owned());
+            return called_off(Vec::new(), deadline);
         }
         self.run(auth, deadline).await
     }
@@ -55,9 +55,6 @@ pub trait Runner: Send + Sync {
         None
     }
 }
-
-/// Why a run whose gate's key was dropped never started.
-pub(crate) const CALLED_OFF: &str = "the run was called off before its tests started: nothing ran";
 
 /// The real runner: `python -m pytest` as a local child process. See the
 /// [crate docs](crate) for how it runs, stops and reads pytest.

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use support::{Files, Project, runner, wait_until_gone};
-use warden_executor::{PytestRunner, RunOutcome, Runner, StartGate};
+use warden_executor::{GateKey, PytestRunner, RunEvidence, RunOutcome, Runner, StartGate};
 
 /// A conftest that leaves a mark in the root the moment pytest loads it.
 const FILES: Files<'static> = &[
@@ -38,23 +38,32 @@ fn started(root: &Path) -> bool {
     root.join("started").exists()
 }
 
+/// A run of the fixture by `runner` behind a closed gate, which [`HELD`] later gets `then`
+/// (opened or dropped). Returns the project, the evidence, and whether a test had started
+/// while the gate was still closed.
+async fn behind_a_gate(
+    runner: &PytestRunner,
+    then: impl FnOnce(GateKey),
+) -> (Project, RunEvidence, bool) {
+    let (project, _) = Project::below(&[], FILES);
+    let root = project.root.path().as_std_path().to_owned();
+    let auth = project.authorize("runtime/tests", &[], "");
+    let (key, gate) = StartGate::closed();
+    let later = async {
+        tokio::time::sleep(HELD).await;
+        let early = started(&root);
+        then(key);
+        early
+    };
+    let (evidence, early) =
+        tokio::join!(runner.run_gated(&auth, auth.limits().timeout, gate), later);
+    (project, evidence, early)
+}
+
 #[tokio::test]
 async fn no_test_code_runs_before_the_gate_opens() {
     for (how, runner) in runners() {
-        let (project, _) = Project::below(&[], FILES);
-        let root = project.root.path().as_std_path().to_owned();
-        let auth = project.authorize("runtime/tests", &[], "");
-        let (key, gate) = StartGate::closed();
-        let open_later = async {
-            tokio::time::sleep(HELD).await;
-            let early = started(&root);
-            key.open();
-            early
-        };
-        let (evidence, early) = tokio::join!(
-            runner.run_gated(&auth, auth.limits().timeout, gate),
-            open_later
-        );
+        let (project, evidence, early) = behind_a_gate(&runner, GateKey::open).await;
         assert!(!early, "{how}: a test started before the gate opened");
         assert_eq!(
             evidence.outcome,
@@ -62,7 +71,7 @@ async fn no_test_code_runs_before_the_gate_opens() {
             "{how}: {:?}",
             evidence.diagnostics
         );
-        assert!(started(&root), "{how}");
+        assert!(started(project.root.path().as_std_path()), "{how}");
         assert_eq!(
             evidence.sandbox.as_ref().is_some_and(|s| s.enforced),
             how == "confined",
@@ -75,17 +84,10 @@ async fn no_test_code_runs_before_the_gate_opens() {
 #[tokio::test]
 async fn a_gate_whose_key_is_dropped_runs_nothing_and_leaves_nothing() {
     for (how, runner) in runners() {
-        let (project, _) = Project::below(&[], FILES);
-        let root = project.root.path().as_std_path().to_owned();
-        let auth = project.authorize("runtime/tests", &[], "");
-        let (key, gate) = StartGate::closed();
-        let call_off = async {
-            tokio::time::sleep(HELD).await;
-            drop(key);
-        };
-        let (evidence, ()) = tokio::join!(
-            runner.run_gated(&auth, auth.limits().timeout, gate),
-            call_off
+        let (project, evidence, early) = behind_a_gate(&runner, drop).await;
+        assert!(
+            !early,
+            "{how}: a test started before the gate was called off"
         );
         assert_eq!(evidence.outcome, RunOutcome::Infrastructure, "{how}");
         assert!(
@@ -96,7 +98,10 @@ async fn a_gate_whose_key_is_dropped_runs_nothing_and_leaves_nothing() {
             "{how}: {:?}",
             evidence.diagnostics
         );
-        assert!(!started(&root), "{how}: a test ran");
+        assert!(
+            !started(project.root.path().as_std_path()),
+            "{how}: a test ran"
+        );
         let left = wait_until_gone(&project.marker(), Duration::from_secs(2));
         assert!(left.is_empty(), "{how}: still alive: {left:?}");
     }

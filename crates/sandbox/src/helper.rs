@@ -12,8 +12,9 @@
 //!    fresh `/proc` that shows only the run, rlimits and the namespace's `pid_max`, Landlock
 //!    (file system, signal and abstract-socket scopes); it writes the [`Status`], waits for the
 //!    caller's word if the configuration asks for it ([`Config::gate`]), and starts the
-//!    command (its standard input `/dev/null`), reaping every orphan until the command exits. When PID 1 exits the kernel kills everything left in the
-//!    namespace: a child that called `setsid`, re-forks, or scrubbed its environment included.
+//!    command (its standard input `/dev/null`), reaping every orphan until the command exits.
+//!    When PID 1 exits the kernel kills everything left in the namespace: a child that called
+//!    `setsid`, re-forks, or scrubbed its environment included.
 //!
 //! For root, stage 1 leaves the user namespace out of its `unshare` and the init stage makes
 //! it once `/proc` and `pid_max` are set (they need the host's root); stage 1, still in the
