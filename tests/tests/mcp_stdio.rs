@@ -242,7 +242,7 @@ fn the_end_of_stdin_mid_run_ends_the_server_kills_the_run_and_records_nothing() 
     let marker = fixture.root().display().to_string();
     let running = processes_mentioning(&marker);
     assert!(
-        running.iter().any(|(_, cmd)| cmd.contains("pytest.main()")),
+        running.iter().any(|(_, cmd)| cmd.contains("pytest.main(")),
         "the run is not visible: {running:?}"
     );
 

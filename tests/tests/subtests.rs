@@ -90,7 +90,7 @@ fn a_failing_subtest_fails_its_test_with_its_parameters_and_message() {
         .map(|s| s["description"].as_str().unwrap())
         .collect();
     assert_eq!(descriptions, ["(i=0, name='x y')", "(i=2, name='x y')"]);
-    // The full message from the JUnit report, not the short summary's cut one.
+    // The full message from the results records, not the short summary's cut one.
     assert_eq!(unit["subtests"][1]["message"], "AssertionError: 2 != 1");
 
     // A test that fails itself keeps its own message; its failing subtest is still listed.
@@ -102,7 +102,7 @@ fn a_failing_subtest_fails_its_test_with_its_parameters_and_message() {
     assert!(both["message"].as_str().unwrap().contains("own"), "{both}");
     assert_eq!(both["subtests"][0]["description"], "[a]");
 
-    // Passing tests with skipped or xfailed subtests passed (JUnit writes the subtest's skip).
+    // Passing tests with skipped or xfailed subtests passed (their case takes the subtest's skip).
     for passing in [
         "runtime/tests/test_sub.py::test_native_skip",
         "runtime/tests/test_more.py::U::test_skip_sub",

@@ -7,7 +7,7 @@
 //!
 //! 1. **Overhead**: `warden verify --no-ledger --json` against bare `python -m pytest` with the
 //!    command line Warden itself used (read from Warden's debug log; only the project directory
-//!    and the JUnit report path differ), on 2,000 tests and on one. Each contender has its own
+//!    and the results records' path differ), on 2,000 tests and on one. Each contender has its own
 //!    copy of the project: the bare one keeps pytest's bytecode caches as a user's repeated runs
 //!    would, Warden's never gets any (Warden's runs write no bytecode into the tree), so the
 //!    cost of that choice is counted as Warden's.
@@ -476,29 +476,30 @@ fn logged_argv(stderr: &str) -> Option<Vec<String>> {
         .ok()
 }
 
-/// Warden's command line for a bare run in `bare_root` that writes its JUnit report to
-/// `report`: the same interpreter and options, with the project directory swapped.
+/// Warden's command line for a bare run in `bare_root` that writes its results records to
+/// `records`: the same interpreter, program and options, with the project directory swapped.
 fn bare_argv(
     warden_argv: &[String],
     warden_root: &Utf8Path,
     bare_root: &Utf8Path,
-    report: &Utf8Path,
+    records: &Utf8Path,
 ) -> Result<Vec<String>, BenchError> {
-    let reports = warden_argv
-        .iter()
-        .filter(|arg| arg.starts_with("--junitxml="))
-        .count();
-    if reports != 1 || warden_argv.len() < 3 {
+    let shaped = warden_argv.len() >= 5
+        && warden_argv[1] == "-P"
+        && warden_argv[2] == "-c"
+        && !warden_argv[4].starts_with('-');
+    if !shaped {
         return Err(BenchError::Unexpected(format!(
             "Warden's pytest command line does not have the expected shape (interpreter, \
-             `-P -c BOOTSTRAP`, one `--junitxml=`): {warden_argv:?}"
+             `-P -c BOOTSTRAP RECORDS`, pytest's arguments): {warden_argv:?}"
         )));
     }
     Ok(warden_argv
         .iter()
-        .map(|arg| {
-            if arg.starts_with("--junitxml=") {
-                format!("--junitxml={report}")
+        .enumerate()
+        .map(|(at, arg)| {
+            if at == 4 {
+                records.to_string()
             } else {
                 arg.replace(warden_root.as_str(), bare_root.as_str())
             }
@@ -506,13 +507,18 @@ fn bare_argv(
         .collect())
 }
 
-/// `argv` as a person would read it: `python` for the interpreter, `<project>` and
-/// `<report.xml>` for this run's temporary paths.
-fn shown(argv: &[String], root: &Utf8Path, report: &Utf8Path) -> String {
+/// `argv` as a person would read it: `python` for the interpreter, `<bootstrap.py>` for the
+/// program Warden runs (crates/executor/src/bootstrap.py), `<project>` and `<records.jsonl>`
+/// for this run's temporary paths.
+fn shown(argv: &[String], root: &Utf8Path, records: &Utf8Path) -> String {
     let mut words = vec!["python".to_owned()];
-    words.extend(argv.iter().skip(1).map(|arg| {
-        arg.replace(report.as_str(), "<report.xml>")
-            .replace(root.as_str(), "<project>")
+    words.extend(argv.iter().enumerate().skip(1).map(|(at, arg)| {
+        if at == 3 && argv[2] == "-c" {
+            "<bootstrap.py>".to_owned()
+        } else {
+            arg.replace(records.as_str(), "<records.jsonl>")
+                .replace(root.as_str(), "<project>")
+        }
     }));
     words.join(" ")
 }
@@ -691,7 +697,7 @@ impl Contenders<'_> {
         for root in [&warden_root, &bare_root, &same_env_root] {
             write_project(root, project)?;
         }
-        let report = dir.join(format!("{name}-bare-report.xml"));
+        let report = dir.join(format!("{name}-bare-records.jsonl"));
         let warden_argv = self.warden_argv(&warden_root, passed)?;
         let argv = bare_argv(&warden_argv, &warden_root, &bare_root, &report)?;
         let same_env_argv = bare_argv(&warden_argv, &warden_root, &same_env_root, &report)?;
@@ -736,7 +742,7 @@ impl Contenders<'_> {
         let root = dir.join(format!("flood-{mib}"));
         write_project(&root, &flood(mib))?;
         let argv = self.warden_argv(&root, 1)?;
-        let report = dir.join(format!("flood-{mib}-naive-report.xml"));
+        let report = dir.join(format!("flood-{mib}-naive-records.jsonl"));
         // Everything after the interpreter: `-P -c BOOTSTRAP` and pytest's arguments.
         let pytest_args = bare_argv(&argv, &root, &root, &report)?.split_off(1);
         let naive_script = self.workspace.join("xtask/bench/naive_runner.py");
@@ -1299,40 +1305,46 @@ mod tests {
     #[test]
     fn warden_s_command_line_comes_from_its_debug_log() {
         let log = "2026-01-01T00:00:00Z DEBUG verify{target=runtime/tests}: pytest started \
-                   pid=7 argv=[\"/venv/bin/python\", \"-m\", \"pytest\", \"--rootdir=/t/w\", \
-                   \"--junitxml=/tmp/warden-run-x/report.xml\", \"-rA\", \"--\", \
+                   pid=7 argv=[\"/venv/bin/python\", \"-P\", \"-c\", \"import pytest\", \
+                   \"/tmp/warden-run-x/records.jsonl\", \"--rootdir=/t/w\", \"-rA\", \"--\", \
                    \"runtime/tests\"] deadline=300s\nother line\n";
         let argv = logged_argv(log).unwrap();
-        assert_eq!(argv.len(), 8);
-        assert_eq!(argv[4], "--junitxml=/tmp/warden-run-x/report.xml");
+        assert_eq!(argv.len(), 9);
+        assert_eq!(argv[4], "/tmp/warden-run-x/records.jsonl");
         assert_eq!(logged_argv("no such event"), None);
 
         let bare = bare_argv(
             &argv,
             Utf8Path::new("/t/w"),
             Utf8Path::new("/t/b"),
-            Utf8Path::new("/t/r.xml"),
+            Utf8Path::new("/t/r.jsonl"),
         )
         .unwrap();
         assert_eq!(
             bare,
             [
                 "/venv/bin/python",
-                "-m",
-                "pytest",
+                "-P",
+                "-c",
+                "import pytest",
+                "/t/r.jsonl",
                 "--rootdir=/t/b",
-                "--junitxml=/t/r.xml",
                 "-rA",
                 "--",
                 "runtime/tests"
             ]
         );
         assert_eq!(
-            shown(&bare, "/t/b".into(), "/t/r.xml".into()),
-            "python -m pytest --rootdir=<project> --junitxml=<report.xml> -rA -- runtime/tests"
+            shown(&bare, "/t/b".into(), "/t/r.jsonl".into()),
+            "python -P -c <bootstrap.py> <records.jsonl> --rootdir=<project> -rA -- runtime/tests"
         );
-        let no_report: Vec<String> = argv.into_iter().filter(|a| !a.contains("junit")).collect();
-        assert!(bare_argv(&no_report, "/a".into(), "/b".into(), "/r".into()).is_err());
+        let mut no_records = argv.clone();
+        no_records.remove(4);
+        no_records.truncate(4);
+        assert!(bare_argv(&no_records, "/a".into(), "/b".into(), "/r".into()).is_err());
+        let mut module = argv;
+        module[2] = "-m".into();
+        assert!(bare_argv(&module, "/a".into(), "/b".into(), "/r".into()).is_err());
     }
 
     #[test]

@@ -39,7 +39,7 @@ pub(crate) struct Confinement {
 }
 
 impl Confinement {
-    /// Prepares the confinement of `inv`, whose JUnit report goes into `report_dir`.
+    /// Prepares the confinement of `inv`, whose results records go into `report_dir`.
     pub(crate) fn prepare(
         plan: &SandboxPlan,
         inv: &Invocation,

@@ -115,9 +115,11 @@ pub struct LeakedProcess {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ResultsSource {
-    /// pytest's JUnit XML report, completed by the output stream where the report is silent
-    /// (e.g. `xpassed`).
-    Junit,
+    /// The records Warden's plugin wrote from pytest's own reports, completed by the output
+    /// stream where they are cut short (see `records`). Ledgers written before the records
+    /// replaced pytest's JUnit report say `junit`.
+    #[serde(alias = "junit")]
+    Records,
     /// The output stream only: the report was missing or unreadable (the run was killed, or
     /// pytest never got as far as writing it).
     Stream,

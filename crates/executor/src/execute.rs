@@ -15,7 +15,7 @@
 //!    the run's outside it, is killed and reported as leaked; the pipes get a short deadline to
 //!    reach end-of-file, after which they are abandoned (a process that escaped Warden holds
 //!    them).
-//! 5. Read the JUnit report from the private temporary directory (removed on return) and
+//! 5. Read the results records from the private temporary directory (removed on return) and
 //!    assemble the evidence.
 //!
 //! Every wait is bounded: the run returns at most about `deadline + grace +` [`KILL_WAIT`] `+`
@@ -41,14 +41,14 @@ use crate::confine::{self, Confinement, SandboxPlan, refusal_message};
 use crate::evidence::{RunEvidence, RunOutcome, millis};
 use crate::gate::{StartGate, called_off};
 use crate::invocation::{Invocation, SITECUSTOMIZE};
-use crate::junit;
 use crate::lines::{LineParser, StderrScanner};
 use crate::process::{ProcessGroup, new_run_id};
 use crate::progress::Progress;
+use crate::records;
 use crate::results::{self, Exit};
 use crate::scratch::Scratch;
 
-/// How long reading the JUnit report and resolving its node ids may take after the run, in
+/// How long reading the results records may take after the run, in
 /// all: far more than pytest's own reports need (a 64 MiB report reads in well under a
 /// second), and a fixed bound whatever a test writes there.
 pub(crate) const PARSE_DEADLINE: Duration = Duration::from_secs(5);
@@ -135,7 +135,7 @@ pub(crate) async fn execute(
                 vec![inv.program()],
                 inv.deadline,
                 format!(
-                    "could not create a private temporary directory for the JUnit report: {e}; check TMPDIR and free space"
+                    "could not create a private temporary directory for the results records: {e}; check TMPDIR and free space"
                 ),
             );
         }
@@ -388,7 +388,10 @@ pub(crate) async fn execute(
     // may have filled it.
     let (report, report_problem) = tokio::task::spawn_blocking(move || {
         let read = match scratch.open_report() {
-            Ok(Some(file)) => (Some(junit::read_report(file, &root, parse_deadline)), None),
+            Ok(Some(file)) => (
+                Some(records::read_records(file, &root, parse_deadline)),
+                None,
+            ),
             Ok(None) => (None, None),
             Err(problem) => (None, Some(problem)),
         };
@@ -398,7 +401,7 @@ pub(crate) async fn execute(
     .await
     .unwrap_or((None, None));
 
-    let findings = results::merge(report, &out.parser, &err.parser, &inv.root, parse_deadline);
+    let findings = results::merge(report, &out.parser, &err.parser);
     let exit = exit.map(|status| {
         use std::os::unix::process::ExitStatusExt;
         Exit {

@@ -30,17 +30,18 @@
 //! - `-o addopts=`: pytest does not read the project's ini `addopts` itself. The files under
 //!   test are in the agent's hands, and `addopts` could otherwise smuggle in exactly the options
 //!   the policy's argument allowlist refuses (`-p plugin`, `--junitxml=/elsewhere`,
-//!   `--rootdir`, ...) or disable the report Warden reads. The policy judged each item when it
+//!   `--rootdir`, ...). The policy judged each item when it
 //!   authorised the run, and the kept items come first on the command line, so what runs is
 //!   exactly what was checked. The rest of the ini file still applies.
-//! - `--junitxml=<private dir>/report.xml` with `-o junit_family=xunit1` (whose `file`
-//!   attribute makes node ids recoverable) and `-o junit_logging=no` (no test output in it).
+//! - The first argument after [`BOOTSTRAP`] (which takes it off before pytest reads its
+//!   arguments): the file in the run's private directory where Warden's plugin writes one
+//!   record per report (see [`crate::records`]).
 //! - `-o log_file=`: the ini key `log_file` (the twin of the refused `--log-file`) would have
 //!   pytest create and truncate a file anywhere; empty, pytest logs to `os.devnull`. This is
 //!   the one ini key of pytest 9.2 that names a file pytest writes: `cache_dir` is only used by
-//!   the cache provider, which `-p no:cacheprovider` disables, `junit_family`/`junit_logging`
-//!   are pinned above, the other `junit_*` and `log_file_*` keys only shape what is written
-//!   where Warden says (see docs/threat-model.md for the whole audit). Not named when the
+//!   the cache provider, which `-p no:cacheprovider` disables, the `junit_*` keys only shape
+//!   a JUnit report, which nothing writes without the refused `--junitxml`, and the other
+//!   `log_file_*` keys only shape what is written where Warden says (see docs/threat-model.md for the whole audit). Not named when the
 //!   logging plugin is switched off (`-p no:logging`, allowed in a project's `addopts`): the
 //!   key then does not exist, nothing writes a log, and `--strict-config` would stop the run.
 //! - `-o verbosity_test_cases=auto`: the ini key could turn the per-test progress lines
@@ -71,12 +72,18 @@ use warden_governance_api::reserved_env;
 
 use crate::process::RUN_MARKER_VAR;
 
-/// The program `python -P -c` runs: the root (the working directory) goes on `sys.path` after
-/// everything else, then pytest runs on the arguments that follow (`pytest.main()` reads
-/// `sys.argv[1:]`, as the `pytest` command does; `console_main` is deprecated in pytest 9.2).
-/// Only built-in or already imported modules (`sys`, `os`) are used before that.
-pub(crate) const BOOTSTRAP: &str =
-    "import sys, os; sys.path.append(os.getcwd()); import pytest; sys.exit(pytest.main())";
+/// The program `python -P -c` runs (`bootstrap.py`): the root (the working directory) goes on
+/// `sys.path` after everything else, then pytest runs on the arguments that follow the first
+/// (`pytest.main()` reads `sys.argv[1:]`, as the `pytest` command does; `console_main` is
+/// deprecated in pytest 9.2) with one plugin of Warden's, which writes the results records
+/// to the file the first argument names (see [`crate::records`]). Only built-in or already
+/// imported modules (`sys`, `os`) are used before pytest is imported.
+///
+/// The plugin is handed to `pytest.main` as an object, not named with `-p`: pytest registers
+/// it under no name, so no `-p no:NAME` of a project's `addopts` can switch it off, and xdist's
+/// workers (which make reports, not records) do not load it; their reports reach the
+/// controller's hooks, where it writes them.
+pub(crate) const BOOTSTRAP: &str = include_str!("bootstrap.py");
 
 /// The run's `sitecustomize.py` (in a directory on `PYTHONPATH`, so every Python process of
 /// the run runs it at start-up: pytest, xdist workers, interpreters that tests start). It
@@ -310,8 +317,14 @@ impl Invocation {
     }
 
     /// The full command line, interpreter first.
-    pub(crate) fn argv(&self, junit_report: &Utf8Path) -> Vec<String> {
-        let mut argv = vec![self.program(), "-P".into(), "-c".into(), BOOTSTRAP.into()];
+    pub(crate) fn argv(&self, records: &Utf8Path) -> Vec<String> {
+        let mut argv = vec![
+            self.program(),
+            "-P".into(),
+            "-c".into(),
+            BOOTSTRAP.into(),
+            records.as_str().into(),
+        ];
         argv.extend(self.addopts.iter().cloned());
         argv.extend(self.extra_args.iter().cloned());
         let (config_file, confcutdir) = match &self.config_file {
@@ -326,11 +339,6 @@ impl Invocation {
             "no:cacheprovider".into(),
             "-o".into(),
             "addopts=".into(),
-            format!("--junitxml={junit_report}"),
-            "-o".into(),
-            "junit_family=xunit1".into(),
-            "-o".into(),
-            "junit_logging=no".into(),
         ]);
         // With the logging plugin switched off (`-p no:logging`, a common `addopts` item) the
         // key does not exist and nothing can write a log file; naming it then would make
@@ -458,8 +466,18 @@ mod tests {
 
     #[test]
     fn argv_puts_warden_options_after_extra_args_and_targets_after_a_separator() {
-        let argv = invocation().argv(Utf8Path::new("/tmp/w/report.xml"));
-        assert_eq!(&argv[..5], ["python3", "-P", "-c", BOOTSTRAP, "-x"]);
+        let argv = invocation().argv(Utf8Path::new("/tmp/w/records.jsonl"));
+        assert_eq!(
+            &argv[..6],
+            [
+                "python3",
+                "-P",
+                "-c",
+                BOOTSTRAP,
+                "/tmp/w/records.jsonl",
+                "-x"
+            ]
+        );
         let sep = argv.iter().position(|a| a == "--").unwrap();
         assert_eq!(&argv[sep + 1..], ["runtime/tests"]);
         for required in [
@@ -468,8 +486,6 @@ mod tests {
             "--confcutdir=/repo",
             "no:cacheprovider",
             "addopts=",
-            "--junitxml=/tmp/w/report.xml",
-            "junit_family=xunit1",
             "log_file=",
             "verbosity_test_cases=auto",
             "--color=no",
@@ -477,23 +493,23 @@ mod tests {
             "--verbosity=1",
         ] {
             let at = argv.iter().position(|a| a == required).unwrap();
-            assert!(at > 4 && at < sep, "{required} misplaced");
+            assert!(at > 5 && at < sep, "{required} misplaced");
         }
 
         // A configuration file inside the root is named, and conftests are cut at its directory.
         let mut inv = invocation();
         inv.config_file = Some("/repo/runtime/tox.ini".into());
-        let argv = inv.argv(Utf8Path::new("/tmp/w/report.xml"));
+        let argv = inv.argv(Utf8Path::new("/tmp/w/records.jsonl"));
         assert!(argv.contains(&"--config-file=/repo/runtime/tox.ini".to_owned()));
         assert!(argv.contains(&"--confcutdir=/repo/runtime".to_owned()));
 
         // The project's checked addopts come first, as pytest places them, then the agent's.
         inv.addopts = vec!["-m".into(), "not slow".into(), "-q".into()];
         inv.extra_args = vec!["-v".into()];
-        let argv = inv.argv(Utf8Path::new("/tmp/w/report.xml"));
-        assert_eq!(&argv[4..8], ["-m", "not slow", "-q", "-v"]);
+        let argv = inv.argv(Utf8Path::new("/tmp/w/records.jsonl"));
+        assert_eq!(&argv[5..9], ["-m", "not slow", "-q", "-v"]);
         let addopts = argv.iter().position(|a| a == "addopts=").unwrap();
-        assert!(addopts > 7, "pytest never reads the file's own addopts");
+        assert!(addopts > 8, "pytest never reads the file's own addopts");
         assert!(argv.contains(&"--verbosity=1".to_owned()));
         assert!(argv.contains(&"log_file=".to_owned()));
 
@@ -504,11 +520,11 @@ mod tests {
             &["-xpno:logging"],
         ] {
             inv.addopts = off.iter().map(|a| a.to_string()).collect();
-            let argv = inv.argv(Utf8Path::new("/tmp/w/report.xml"));
+            let argv = inv.argv(Utf8Path::new("/tmp/w/records.jsonl"));
             assert!(!argv.contains(&"log_file=".to_owned()), "{off:?}");
         }
         inv.addopts = vec!["-k".into(), "no:logging".into()];
-        let argv = inv.argv(Utf8Path::new("/tmp/w/report.xml"));
+        let argv = inv.argv(Utf8Path::new("/tmp/w/records.jsonl"));
         assert!(argv.contains(&"log_file=".to_owned()));
     }
 
@@ -524,12 +540,12 @@ mod tests {
         let mut inv = invocation();
         inv.extra_args = vec!["-vv".into()];
         assert!(
-            inv.argv(Utf8Path::new("/r.xml"))
+            inv.argv(Utf8Path::new("/r.jsonl"))
                 .contains(&"--verbosity=2".to_owned())
         );
         inv.extra_args = vec!["-qq".into()];
         assert!(
-            inv.argv(Utf8Path::new("/r.xml"))
+            inv.argv(Utf8Path::new("/r.jsonl"))
                 .contains(&"--verbosity=1".to_owned())
         );
     }

@@ -14,7 +14,7 @@
 //!   `--config-file` and `--confcutdir` (configuration and conftests come from inside the root
 //!   only), `-p no:cacheprovider`, `-o addopts=` (a project's ini cannot smuggle in options the
 //!   policy refuses; the `addopts` items the policy checked and kept are passed explicitly,
-//!   first, where pytest itself would put them), a JUnit report into a private temporary directory, `--color=no -rap -v`,
+//!   first, where pytest itself would put them), `--color=no -rap -v`,
 //!   then `--` and the targets. The environment is an allowlist (`PATH`, `HOME`, `LANG`, `LC_*`,
 //!   `TMPDIR`, the policy's `env_allow`); names that inject code or options (`PYTHON*`,
 //!   `PYTEST_*`, `LD_*`, ...) never pass, and no bytecode is written into the tree: with
@@ -34,10 +34,12 @@
 //!   and the total size and SHA-256 of the whole stream. Memory stays flat however much a test
 //!   prints.
 //! - **Results**: parsed from the whole stream as it flows ([`lines::LineParser`]) and from
-//!   pytest's JUnit report (read within fixed bounds and a deadline; node ids and messages kept
+//!   the records Warden's plugin in the pytest process writes, one per report, into a private
+//!   temporary directory (read within fixed bounds and a deadline; node ids and messages kept
 //!   are bounded in bytes), merged per node id and cross-checked with pytest's final counts
 //!   line. A run that exited 0 is [`RunOutcome::Passed`] only when it is complete (every
-//!   collected test reported, the counts line printed, the report read to its end); else it is
+//!   collected test reported, the counts line printed, the records read to the session's
+//!   end); else it is
 //!   [`RunOutcome::Interrupted`], with a diagnostic naming what is missing. Collection errors (syntax errors told apart), broken
 //!   conftests and empty runs are recognised; on a timeout the running test is named.
 //!
@@ -84,12 +86,11 @@ mod gate;
 mod hygiene;
 mod interpreter;
 mod invocation;
-mod junit;
 pub mod lines;
-mod nodeid;
 mod precompile;
 mod process;
 mod progress;
+mod records;
 mod results;
 mod runner;
 mod scratch;

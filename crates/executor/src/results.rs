@@ -1,23 +1,20 @@
 //! Turning what a run produced into results: per-test outcomes, counts, collection errors, and
 //! the run's outcome with its diagnostics.
 //!
-//! Per-test results come from the JUnit report when there is one: it is structured, written by
-//! pytest from its own reports, and never mixed with test output. The output stream completes it
-//! where the report is silent (a non-strict `XPASS` looks like a pass in JUnit), and replaces it
-//! when the report is missing or cut short (the run was killed). Counts are pytest's own final
+//! Per-test results come from the results records when there are any: they are structured,
+//! written from pytest's own reports, and never mixed with test output. The output stream
+//! completes them when they are cut short (the run was killed: the test that was running has no
+//! record) and replaces them when they are missing. Counts are pytest's own final
 //! summary line when it printed one (it counts reports, so a test that passes and then errors in
 //! teardown counts twice, as pytest says); a disagreement with the per-test results is logged.
 
 use std::collections::HashMap;
-use std::time::Instant;
 
-use camino::Utf8Path;
 use warden_taxonomy::{MAX_SUBTESTS_KEPT, SubtestResult, TestCounts, TestOutcome, TestResult};
 
 use crate::evidence::{CollectionError, ResultsSource, RunOutcome};
-use crate::junit::JunitReport;
 use crate::lines::{LineParser, MAX_RECORD_BYTES, RECORD_OVERHEAD_BYTES, StderrScanner, truncate};
-use crate::nodeid::NodeIdResolver;
+use crate::records::Records;
 
 /// Per-test findings of one run.
 #[derive(Debug)]
@@ -27,11 +24,11 @@ pub(crate) struct Findings {
     pub(crate) counts: TestCounts,
     pub(crate) source: ResultsSource,
     pub(crate) collection_errors: Vec<CollectionError>,
-    /// What became of pytest's JUnit report.
+    /// What became of the results records.
     pub(crate) report: Report,
 }
 
-/// Whether pytest's JUnit report was there to read, and read to its end.
+/// Whether the results records were there to read, and read to the session's end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Report {
     /// No report: pytest never wrote it, or something removed it.
@@ -44,33 +41,31 @@ pub(crate) enum Report {
 
 /// Combines the report, the stdout parser and the stderr scanner.
 pub(crate) fn merge(
-    junit: Option<JunitReport>,
+    records: Option<Records>,
     stream: &LineParser,
     stderr: &StderrScanner,
-    root: &Utf8Path,
-    deadline: Instant,
 ) -> Findings {
     let mut collection_errors: Vec<CollectionError> = stream.collection_errors().to_vec();
-    let report_state = match &junit {
+    let report_state = match &records {
         None => Report::Missing,
         Some(report) if report.complete => Report::Complete,
         Some(_) => Report::Incomplete,
     };
     let mut failure_messages = HashMap::new();
-    let (mut tests, mut tests_omitted, source) = match junit {
+    let (mut tests, mut tests_omitted, source) = match records {
         Some(report) if !report.cases.is_empty() || report.complete => {
             let complete = report.complete;
             let omitted = report.omitted;
-            let mut tests = from_junit(
+            let mut tests = from_records(
                 report,
                 stream,
-                root,
-                deadline,
                 &mut collection_errors,
                 &mut failure_messages,
             );
             if !complete {
-                tracing::warn!("JUnit report incomplete; completing it from the output stream");
+                tracing::warn!(
+                    "results records incomplete; completing them from the output stream"
+                );
                 let known: HashMap<String, ()> =
                     tests.iter().map(|t| (t.nodeid.clone(), ())).collect();
                 tests.extend(
@@ -81,7 +76,7 @@ pub(crate) fn merge(
                         .cloned(),
                 );
             }
-            (tests, omitted, ResultsSource::Junit)
+            (tests, omitted, ResultsSource::Records)
         }
         _ if !stream.tests().is_empty() || stream.session_started() => (
             stream.tests().to_vec(),
@@ -172,13 +167,13 @@ fn keep_within_bytes(tests: &mut Vec<TestResult>) -> u64 {
 }
 
 /// Gives each test the subtests the stream reported for it (pytest 9's `subtests` fixture,
-/// `unittest`'s `subTest`), with the full messages of the JUnit report's `<failure>`s
+/// `unittest`'s `subTest`), with the full messages of the records' failures
 /// (`failure_messages`, by node id; the short summary's are cut to the terminal's width).
 ///
 /// A failing subtest fails its test (pytest 9.2 reports a `unittest` test whose `subTest`s
 /// failed as passed), and a test whose own message says nothing more gets its first failing
 /// subtest's description and message. A test that passed with skipped or xfailed subtests
-/// passed: JUnit has one outcome per test case and writes the subtest's skip.
+/// passed: a test has one case in the records, whose outcome takes the subtest's skip.
 fn apply_subtests(
     tests: &mut [TestResult],
     stream: &LineParser,
@@ -208,7 +203,7 @@ fn apply_subtests(
         for sub in subtests.into_iter().flatten() {
             let mut sub = (*sub).clone();
             if sub.outcome == TestOutcome::Failed {
-                // The report's `<failure>`s come in the order pytest reported the subtests.
+                // The records' failures come in the order pytest reported the subtests.
                 if let Some(full) = messages.get(failed).filter(|m| !m.is_empty()) {
                     sub.message = Some(full.clone());
                 }
@@ -253,25 +248,21 @@ fn apply_subtests(
     }
 }
 
-fn from_junit(
-    report: JunitReport,
+fn from_records(
+    report: Records,
     stream: &LineParser,
-    root: &Utf8Path,
-    deadline: Instant,
     collection_errors: &mut Vec<CollectionError>,
     failure_messages: &mut HashMap<String, Vec<String>>,
 ) -> Vec<TestResult> {
-    let resolver =
-        NodeIdResolver::new(stream.tests().iter().map(|t| t.nodeid.as_str()), root).until(deadline);
     let streamed: HashMap<&str, &TestResult> = stream
         .tests()
         .iter()
         .map(|t| (t.nodeid.as_str(), t))
         .collect();
+    // One case per node id: the records' reader keeps a test's last attempt.
     let mut tests: Vec<TestResult> = Vec::with_capacity(report.cases.len());
-    let mut index: HashMap<String, usize> = HashMap::with_capacity(report.cases.len());
     for case in report.cases {
-        let nodeid = resolver.resolve(&case.classname, &case.name, case.file.as_deref());
+        let nodeid = case.nodeid;
         if let Some((message, syntax_error)) = case.collection_error.clone()
             && !collection_errors.iter().any(|e| {
                 e.path.as_deref() == Some(nodeid.as_str()) && e.message != "collection failure"
@@ -295,23 +286,14 @@ fn from_junit(
             duration_ms: case.duration_ms,
             subtests: Vec::new(),
         };
-        if let Some(seen) = streamed.get(result.nodeid.as_str()) {
-            // JUnit has no word for a non-strict XPASS: it writes a pass.
-            if result.outcome == TestOutcome::Passed && seen.outcome == TestOutcome::Xpassed {
-                result.outcome = TestOutcome::Xpassed;
-            }
-            if result.message.is_none() && seen.outcome == result.outcome {
-                result.message.clone_from(&seen.message);
-            }
+        // A non-strict XPASS's reason is on the short summary line, not in its report.
+        if let Some(seen) = streamed.get(result.nodeid.as_str())
+            && result.message.is_none()
+            && seen.outcome == result.outcome
+        {
+            result.message.clone_from(&seen.message);
         }
-        // Reruns report a node id again: the last report wins, in the place of the first.
-        match index.get(&result.nodeid) {
-            Some(&i) => tests[i] = result,
-            None => {
-                index.insert(result.nodeid.clone(), tests.len());
-                tests.push(result);
-            }
-        }
+        tests.push(result);
     }
     tests
 }
@@ -334,7 +316,7 @@ pub(crate) fn outcome(
 ) -> (RunOutcome, Vec<String>) {
     let mut diagnostics = Vec::new();
     let has_collection_errors = findings.collection_errors.iter().any(|e| !e.conftest);
-    let pytest_started = stream.session_started() || findings.source == ResultsSource::Junit;
+    let pytest_started = stream.session_started() || findings.source == ResultsSource::Records;
     let outcome = if timed_out {
         RunOutcome::TimedOut
     } else {
@@ -462,9 +444,10 @@ fn failures_reported(findings: &Findings) -> u64 {
 
 /// What a run that exited 0 is missing to count as passed, said as a person would, or `None`
 /// when it is complete: every test pytest said it collected is reported, pytest printed its
-/// final counts line, and its JUnit report was there and read to its end. A genuine pytest
-/// session that exits 0 always does all three; a test, fixture or plugin that ends the
-/// process early (`os._exit(0)`, `sys.exit(0)` from a hook), or removes the report, does not.
+/// final counts line, and its results records (the "report") were there and read to the
+/// session's end. A genuine pytest session that exits 0 always does all three; a test, fixture
+/// or plugin that ends the process early (`os._exit(0)`, `sys.exit(0)` from a hook), or removes
+/// the records, does not.
 ///
 /// A `--collect-only` run that collected and ran nothing is left alone: it is not a pass
 /// either (the classifier reports no tests).
@@ -514,10 +497,6 @@ pub(crate) fn signal_name(signal: i32) -> &'static str {
 mod tests {
     use super::*;
 
-    fn far() -> Instant {
-        Instant::now() + std::time::Duration::from_secs(60)
-    }
-
     fn stream(text: &str) -> LineParser {
         let mut p = LineParser::new();
         p.feed(text.as_bytes());
@@ -526,7 +505,7 @@ mod tests {
     }
 
     fn stderr(text: &str) -> StderrScanner {
-        let mut s = StderrScanner::with_root(Utf8Path::new("/r"));
+        let mut s = StderrScanner::with_root(camino::Utf8Path::new("/r"));
         s.feed(text.as_bytes());
         s.finish();
         s
@@ -546,19 +525,19 @@ FAILED t/test_a.py::TestK::test_f - assert 0
 === 1 failed, 2 passed, 1 xpassed in 0.1s ===
 ";
 
-    const XML: &str = r#"<testsuites><testsuite>
-<testcase classname="t.test_a" name="test_ok" file="t/test_a.py" time="0.001"/>
-<testcase classname="t.test_a" name="test_xp" file="t/test_a.py" time="0.002"/>
-<testcase classname="t.test_a.TestK" name="test_f" file="t/test_a.py" time="0.003"><failure message="assert 0">tb</failure></testcase>
-<testcase classname="t.test_a" name="test_p[a.b]" file="t/test_a.py" time="0.004"/>
-</testsuite></testsuites>"#;
+    const RECORDS: &str = r#"{"id": "t/test_a.py::test_ok", "when": "call", "outcome": "passed", "duration": 0.001}
+{"id": "t/test_a.py::test_xp", "when": "call", "outcome": "passed", "duration": 0.002, "xfail": "maybe"}
+{"id": "t/test_a.py::TestK::test_f", "when": "call", "outcome": "failed", "duration": 0.003, "message": "assert 0"}
+{"id": "t/test_a.py::test_p[a.b]", "when": "call", "outcome": "passed", "duration": 0.004}
+{"end": 1}
+"#;
 
     #[test]
-    fn junit_results_completed_by_the_stream() {
+    fn records_give_the_results_and_the_stream_the_xpass_reason() {
         let s = stream(STREAM);
-        let report = crate::junit::parse(XML.as_bytes(), None);
-        let f = merge(Some(report), &s, &stderr(""), Utf8Path::new("/r"), far());
-        assert_eq!(f.source, ResultsSource::Junit);
+        let report = crate::records::parse(RECORDS.as_bytes());
+        let f = merge(Some(report), &s, &stderr(""));
+        assert_eq!(f.source, ResultsSource::Records);
         let got: Vec<(&str, TestOutcome)> = f
             .tests
             .iter()
@@ -581,18 +560,16 @@ FAILED t/test_a.py::TestK::test_f - assert 0
 
     #[test]
     fn reruns_fold_by_node_id_and_the_last_wins() {
-        let xml = r#"<testsuite>
-<testcase classname="t.test_a" name="test_f" file="t/test_a.py" time="0.1"><failure message="first">x</failure></testcase>
-<testcase classname="t.test_a" name="test_g" file="t/test_a.py" time="0.1"/>
-<testcase classname="t.test_a" name="test_f" file="t/test_a.py" time="0.2"/>
-</testsuite>"#;
+        let records = r#"{"id": "t/test_a.py::test_f", "when": "call", "outcome": "failed", "duration": 0.1, "message": "first"}
+{"id": "t/test_a.py::test_g", "when": "call", "outcome": "passed", "duration": 0.1}
+{"id": "t/test_a.py::test_f", "when": "call", "outcome": "passed", "duration": 0.2}
+{"end": 0}
+"#;
         let s = stream("");
         let f = merge(
-            Some(crate::junit::parse(xml.as_bytes(), None)),
+            Some(crate::records::parse(records.as_bytes())),
             &s,
             &stderr(""),
-            Utf8Path::new("/r"),
-            far(),
         );
         assert_eq!(f.tests.len(), 2);
         assert_eq!(f.tests[0].nodeid, "t/test_a.py::test_f");
@@ -605,7 +582,7 @@ FAILED t/test_a.py::TestK::test_f - assert 0
         let s = stream(
             "=== test session starts ===\nt/test_a.py::test_ok PASSED [ 50%]\nt/test_a.py::test_hang ",
         );
-        let f = merge(None, &s, &stderr(""), Utf8Path::new("/r"), far());
+        let f = merge(None, &s, &stderr(""));
         assert_eq!(f.source, ResultsSource::Stream);
         assert_eq!(f.tests.len(), 1);
         assert_eq!(f.counts.passed, 1);
@@ -617,7 +594,7 @@ FAILED t/test_a.py::TestK::test_f - assert 0
         let s = stream(
             "=== test session starts ===\nt/test_a.py::test_t PASSED [100%]\nt/test_a.py::test_t ERROR [100%]\n=== 1 passed, 1 error in 0.1s ===\n",
         );
-        let f = merge(None, &s, &stderr(""), Utf8Path::new("/r"), far());
+        let f = merge(None, &s, &stderr(""));
         assert_eq!(f.tests.len(), 1);
         assert_eq!(f.tests[0].outcome, TestOutcome::Error);
         assert_eq!((f.counts.passed, f.counts.errors), (1, 1));
@@ -637,12 +614,12 @@ FAILED t/test_a.py::TestK::test_f - assert 0
         signal: Option<i32>,
         out: &str,
         err: &str,
-        xml: Option<&str>,
+        records: Option<&str>,
     ) -> (RunOutcome, Vec<String>) {
         let s = stream(out);
         let e = stderr(err);
-        let report = xml.map(|xml| crate::junit::parse(xml.as_bytes(), None));
-        let f = merge(report, &s, &e, Utf8Path::new("/r"), far());
+        let report = records.map(|r| crate::records::parse(r.as_bytes()));
+        let f = merge(report, &s, &e);
         outcome(Some(Exit { code, signal }), false, "py", &s, &e, &f)
     }
 
@@ -655,8 +632,11 @@ t/test_a.py::test_a PASSED [ 50%]
 t/test_a.py::test_b PASSED [100%]
 === 2 passed in 0.1s ===
 ";
-        let xml = r#"<testsuite><testcase classname="t.test_a" name="test_a" file="t/test_a.py"/><testcase classname="t.test_a" name="test_b" file="t/test_a.py"/></testsuite>"#;
-        let (o, d) = decide_with_report(Some(0), None, complete, "", Some(xml));
+        let records = r#"{"id": "t/test_a.py::test_a", "when": "call", "outcome": "passed"}
+{"id": "t/test_a.py::test_b", "when": "call", "outcome": "passed"}
+{"end": 0}
+"#;
+        let (o, d) = decide_with_report(Some(0), None, complete, "", Some(records));
         assert_eq!((o, d), (RunOutcome::Passed, vec![]));
 
         // `os._exit(0)` in the first of six tests: no summary, no report.
@@ -681,14 +661,15 @@ t/test_a.py::test_b ";
             "{d:?}"
         );
         // A report that stops short.
-        let (o, d) = decide_with_report(Some(0), None, complete, "", Some(&xml[..60]));
+        let (o, d) = decide_with_report(Some(0), None, complete, "", Some(&records[..60]));
         assert_eq!(o, RunOutcome::Interrupted);
         assert!(d[0].contains("an incomplete report"), "{d:?}");
         // A complete report that lists fewer tests than pytest collected.
-        let short = xml.replace(
-            r#"<testcase classname="t.test_a" name="test_b" file="t/test_a.py"/>"#,
+        let short = records.replace(
+            "{\"id\": \"t/test_a.py::test_b\", \"when\": \"call\", \"outcome\": \"passed\"}\n",
             "",
         );
+        assert_ne!(short, records);
         let (o, d) = decide_with_report(
             Some(0),
             None,
@@ -710,7 +691,7 @@ collected 2 items
 
 === 2 tests collected in 0.1s ===
 ";
-        let empty = "<testsuite></testsuite>";
+        let empty = "{\"end\": 0}\n";
         assert_eq!(
             decide_with_report(Some(0), None, co, "", Some(empty)).0,
             RunOutcome::Passed
@@ -722,7 +703,7 @@ collected 2 items
         let session = "=== test session starts ===\n";
         let passed = "=== test session starts ===\n=== no tests ran in 0.1s ===\n";
         assert_eq!(
-            decide_with_report(Some(0), None, passed, "", Some("<testsuite/>")).0,
+            decide_with_report(Some(0), None, passed, "", Some("{\"end\": 5}\n")).0,
             RunOutcome::Passed
         );
         assert_eq!(

@@ -1,4 +1,4 @@
-//! The run's private scratch directory (where pytest writes the JUnit report), held by handle.
+//! The run's private scratch directory (where pytest writes the results records), held by handle.
 //!
 //! Its path is in pytest's `sys.argv`, so the code under test can replace what is in it: the
 //! report with a FIFO (whose `open` would wait forever) or a link, the directory itself with
@@ -15,8 +15,8 @@ use std::io::Write as _;
 use camino::Utf8PathBuf;
 use warden_rootfs::{Dir, Open};
 
-/// The file name pytest writes its JUnit report to.
-const REPORT: &str = "report.xml";
+/// The file name pytest writes the results records to (see [`crate::records`]).
+const REPORT: &str = "records.jsonl";
 /// The directory Python keeps bytecode in when the run cannot have the cache.
 const BYTECODE: &str = "pycache";
 /// The directory holding the run's `sitecustomize.py` (on `PYTHONPATH`).
@@ -63,7 +63,7 @@ impl Scratch {
         held
     }
 
-    /// Where pytest is told to write the JUnit report.
+    /// Where pytest is told to write the results records.
     pub(crate) fn report_path(&self) -> &Utf8PathBuf {
         &self.report
     }
@@ -121,13 +121,13 @@ impl Scratch {
         Ok((file, self.path_of(name)?))
     }
 
-    /// Opens the report pytest wrote: `Ok(None)` when there is none, an error (for the
+    /// Opens the records pytest wrote: `Ok(None)` when there is none, an error (for the
     /// evidence) when something other than a regular file is there.
     pub(crate) fn open_report(&self) -> Result<Option<File>, String> {
         match self.dir.open_file(REPORT, Open::Read) {
             Ok(file) => Ok(Some(file)),
             Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(format!("the JUnit report was not read: {e}")),
+            Err(e) => Err(format!("the results records were not read: {e}")),
         }
     }
 }

@@ -63,7 +63,7 @@ async fn a_passing_project_passes_with_exact_node_ids() {
     let (project, ev) = run("passing", "runtime/tests").await;
     assert_eq!(ev.outcome, RunOutcome::Passed, "{:#?}", ev.diagnostics);
     assert_eq!(ev.exit_code, Some(0));
-    assert_eq!(ev.results_source, ResultsSource::Junit);
+    assert_eq!(ev.results_source, ResultsSource::Records);
     assert_eq!(ev.counts, counts(9, 0, 0, 0, 0, 0));
     let t = "runtime/tests/test_basic.py::";
     let expected: Vec<String> = [
@@ -195,7 +195,9 @@ async fn a_hanging_test_is_stopped_on_time_and_leaves_nothing_behind() {
             TestOutcome::Passed
         )])
     );
-    assert_eq!(ev.results_source, ResultsSource::Stream);
+    // From the records written before the kill (pytest never ended its session), completed by
+    // the output stream.
+    assert_eq!(ev.results_source, ResultsSource::Records);
     assert!(ev.stdout.text.contains("grandchild holding the pipes"));
     assert!(ev.output_complete);
     assert!(
@@ -473,9 +475,9 @@ async fn a_projects_addopts_cannot_override_warden() {
         "the ini's options wrote outside the root: {outside:?}"
     );
     assert_eq!(ev.outcome, RunOutcome::TestsFailed);
-    // Stopped by the kept -x as bare pytest would be, still verbose, and Warden's own JUnit
-    // report was written and read.
-    assert_eq!(ev.results_source, ResultsSource::Junit);
+    // Stopped by the kept -x as bare pytest would be, still verbose, and Warden's own records
+    // were written and read.
+    assert_eq!(ev.results_source, ResultsSource::Records);
     assert_eq!(ev.counts, counts(0, 1, 0, 0, 0, 0));
     assert!(
         ev.stdout
@@ -487,16 +489,16 @@ async fn a_projects_addopts_cannot_override_warden() {
 }
 
 #[tokio::test]
-async fn a_projects_addopts_that_would_block_the_report_refuse_the_run() {
+async fn a_projects_addopts_that_would_block_the_output_warden_reads_refuse_the_run() {
     let project = Project::new("hostile_ini");
     std::fs::write(
         project.root.path().join("pytest.ini"),
-        "[pytest]\naddopts = -q -p no:junitxml\n",
+        "[pytest]\naddopts = -q -p no:terminal\n",
     )
     .unwrap();
     let request = ToolRequest::pytest_run("runtime/tests", Vec::<String>::new());
     let Verdict::Denied(decision) = Policy::builtin().authorize(&project.root, &request) else {
-        panic!("a project's `-p no:junitxml` was allowed");
+        panic!("a project's `-p no:terminal` was allowed");
     };
     assert!(
         decision.reason.contains("`pytest.ini` [pytest]"),
@@ -504,7 +506,7 @@ async fn a_projects_addopts_that_would_block_the_report_refuse_the_run() {
         decision.reason
     );
     assert!(
-        decision.reason.contains("`-p no:junitxml`"),
+        decision.reason.contains("`-p no:terminal`"),
         "{}",
         decision.reason
     );
@@ -515,7 +517,7 @@ async fn a_projects_addopts_select_tests_as_under_bare_pytest() {
     let project = Project::new("passing");
     std::fs::write(
         project.root.path().join("pytest.ini"),
-        "[pytest]\nmarkers =\n    slow: long\naddopts = -m \"not slow\" --strict-markers -p no:logging\n",
+        "[pytest]\nmarkers =\n    slow: long\naddopts = -m \"not slow\" --strict-markers -p no:logging -p no:junitxml\n",
     )
     .unwrap();
     std::fs::write(
@@ -528,6 +530,8 @@ async fn a_projects_addopts_select_tests_as_under_bare_pytest() {
     assert_eq!(ev.outcome, RunOutcome::Passed, "{}", ev.stdout.text);
     assert!(outcomes(&ev).contains_key("runtime/tests/test_slow.py::test_fast"));
     assert!(!outcomes(&ev).contains_key("runtime/tests/test_slow.py::test_slow"));
+    // pytest's JUnit writer switched off takes nothing from Warden: its own records were read.
+    assert_eq!(ev.results_source, ResultsSource::Records);
 }
 
 /// A conftest that leaves `<its directory>/<name>` behind when pytest imports it.

@@ -27,7 +27,7 @@ async fn a_200_mib_flood_keeps_the_verdict_exact_counts_and_flat_memory() {
         peak
     );
     assert_eq!(ev.outcome, RunOutcome::TestsFailed, "{:#?}", ev.diagnostics);
-    assert_eq!(ev.results_source, ResultsSource::Junit);
+    assert_eq!(ev.results_source, ResultsSource::Records);
     assert_eq!(
         (ev.counts.passed, ev.counts.failed, ev.counts.total()),
         (1, 1, 2)

@@ -54,7 +54,38 @@ async fn a_test_that_exits_0_after_one_of_six_is_interrupted_not_passed() {
     assert_eq!(ev.exit_code, Some(0));
     assert_interrupted(
         &ev,
-        "pytest exited 0 after 1 of 6 collected tests; no summary line, no report",
+        "pytest exited 0 after 1 of 6 collected tests; no summary line, an incomplete report",
+    );
+}
+
+#[tokio::test]
+async fn records_forged_to_look_complete_do_not_make_an_early_exit_a_pass() {
+    // The test writes the session's end into the records and leaves: the records look
+    // complete, but pytest's output does not.
+    let forge = "path = open('/proc/self/cmdline', 'rb').read().split(b'\\0')[4]; f = open(path, 'a'); f.write('{\"end\": 0}\\n'); f.close(); os._exit(0)";
+    let tests = six_tests(forge);
+    let (_p, ev) = run_files(&[("runtime/tests/test_six.py", &tests)]).await;
+    assert_eq!(ev.exit_code, Some(0));
+    assert_interrupted(
+        &ev,
+        "pytest exited 0 after 1 of 6 collected tests; no summary line",
+    );
+}
+
+#[tokio::test]
+async fn a_conftest_that_unregisters_warden_s_plugin_does_not_make_a_pass() {
+    // pytest registers the plugin under no name (no `-p no:NAME` reaches it), but a conftest
+    // can still find it among the plugins and take it out: then there are no records.
+    let conftest = "def pytest_configure(config):\n    for plugin in list(config.pluginmanager.get_plugins()):\n        if hasattr(plugin, 'pytest_runtest_logreport') and type(plugin).__module__ == '__main__':\n            config.pluginmanager.unregister(plugin)\n";
+    let (_p, ev) = run_files(&[
+        ("runtime/tests/conftest.py", conftest),
+        ("runtime/tests/test_six.py", &six_tests("pass")),
+    ])
+    .await;
+    assert_eq!(ev.exit_code, Some(0));
+    assert_interrupted(
+        &ev,
+        "with 6 of 6 collected tests reported; an incomplete report",
     );
 }
 
@@ -122,9 +153,9 @@ async fn sys_exit_0_from_a_plugin_hook_is_not_a_pass() {
 
 #[tokio::test]
 async fn a_deleted_report_is_not_a_pass() {
-    // Every test passes and pytest prints its counts, but the report Warden reads is removed
-    // at the very end (its path is in pytest's options).
-    let conftest = "import os\n\ndef pytest_unconfigure(config):\n    path = config.option.xmlpath\n    if path and os.path.exists(path):\n        os.remove(path)\n";
+    // Every test passes and pytest prints its counts, but the records Warden reads are
+    // removed at the very end (their path follows Warden's program on the command line).
+    let conftest = "import os\n\ndef pytest_unconfigure(config):\n    path = open('/proc/self/cmdline', 'rb').read().split(b'\\0')[4]\n    os.remove(path)\n";
     let tests = six_tests("pass");
     let (_p, ev) = run_files(&[
         ("runtime/tests/conftest.py", conftest),

@@ -1,5 +1,5 @@
-//! The code under test tampers with the files Warden reads back after the run (the JUnit
-//! report, the scratch directory) or with the bytecode cache before it: Warden never waits on
+//! The code under test tampers with the files Warden reads back after the run (the results
+//! records, the scratch directory) or with the bytecode cache before it: Warden never waits on
 //! a FIFO, never follows a link out, never deletes outside, and says so in the evidence.
 
 // In test helpers a failed step is a failed test.
@@ -15,13 +15,13 @@ use support::{Project, plant, runner};
 use warden_executor::{PytestRunner, RunEvidence, Runner};
 use warden_governance_api::Root;
 
-/// Tests that pass, and at interpreter exit (after pytest wrote its report) do `swap` to
-/// the report whose path is in `sys.argv`.
+/// Tests that pass, and at interpreter exit (after pytest wrote its records) do `swap` to
+/// the records file, whose path follows Warden's program on the interpreter's command line.
 fn tampering_tests(swap: &str) -> String {
     format!(
         r#"import atexit, os, sys
 
-REPORT = next(a.split("=", 1)[1] for a in sys.argv if a.startswith("--junitxml="))
+REPORT = open("/proc/self/cmdline", "rb").read().split(b"\0")[4].decode()
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUTSIDE = open(os.path.join(HERE, "outside.txt")).read().strip()
 
@@ -93,13 +93,13 @@ fn untouched(outside: &Path) {
 }
 
 #[tokio::test]
-async fn a_fifo_swapped_in_for_the_junit_report_is_refused_not_waited_on() {
+async fn a_fifo_swapped_in_for_the_records_is_refused_not_waited_on() {
     let (project, outside) = project("    os.remove(REPORT)\n    os.mkfifo(REPORT)");
     let evidence = run(&project, runner()).await;
     assert!(
         said(
             &evidence,
-            &["JUnit report was not read", "named pipe (FIFO)"]
+            &["results records were not read", "named pipe (FIFO)"]
         ),
         "{:?}",
         evidence.diagnostics
@@ -110,15 +110,23 @@ async fn a_fifo_swapped_in_for_the_junit_report_is_refused_not_waited_on() {
 }
 
 #[tokio::test]
-async fn a_link_swapped_in_for_the_junit_report_is_not_followed() {
-    let forged = r#"<testsuites><testsuite><testcase classname="runtime.tests.test_forged" name="test_forged" file="runtime/tests/test_forged.py"/></testsuite></testsuites>"#;
+async fn a_link_swapped_in_for_the_records_is_not_followed() {
+    let forged = concat!(
+        r#"{"id": "runtime/tests/test_forged.py::test_forged", "when": "call", "outcome": "passed"}"#,
+        "\n",
+        r#"{"end": 0}"#,
+        "\n"
+    );
     let swap = format!(
-        "    open(os.path.join(OUTSIDE, 'forged.xml'), 'w').write('{forged}')\n    os.remove(REPORT)\n    os.symlink(os.path.join(OUTSIDE, 'forged.xml'), REPORT)"
+        "    open(os.path.join(OUTSIDE, 'forged.xml'), 'w').write({forged:?})\n    os.remove(REPORT)\n    os.symlink(os.path.join(OUTSIDE, 'forged.xml'), REPORT)"
     );
     let (project, outside) = project(&swap);
     let evidence = run(&project, runner()).await;
     assert!(
-        said(&evidence, &["JUnit report was not read", "symbolic link"]),
+        said(
+            &evidence,
+            &["results records were not read", "symbolic link"]
+        ),
         "{:?}",
         evidence.diagnostics
     );

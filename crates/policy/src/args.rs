@@ -139,11 +139,11 @@ const XDIST_REMOTE: &str =
     "runs tests on other hosts or interpreters, or loops waiting for changes";
 const DOUBLE_DASH: &str = "ends the options, so everything after it would be read as targets";
 
-/// Plugins Warden's own run depends on: its JUnit report, the terminal output it parses, the
-/// report serialisation both use, and pytest's essential plugins (which pytest refuses to
-/// switch off anyway).
-const CRITICAL_PLUGINS: [&str; 8] = [
-    "junitxml",
+/// Plugins Warden's own run depends on: the terminal output it parses, the report
+/// serialisation pytest's reporting uses, and pytest's essential plugins (which pytest refuses
+/// to switch off anyway). Not `junitxml`: Warden's results come from its own plugin, which
+/// pytest registers under no name, so no `-p no:NAME` reaches it.
+const CRITICAL_PLUGINS: [&str; 7] = [
     "terminal",
     "reports",
     "runner",
@@ -475,7 +475,7 @@ fn plugin(value: &str, options: &Options, noun: &str) -> Outcome {
         }
         if CRITICAL_PLUGINS.contains(&name) {
             return Outcome::Denied(format!(
-                "{noun} `-p {shown_value}` is not allowed: Warden's run depends on the `{name}` plugin (its report, its output, or pytest itself); no policy key allows switching it off"
+                "{noun} `-p {shown_value}` is not allowed: Warden's run depends on the `{name}` plugin (the output Warden reads, or pytest itself); no policy key allows switching it off"
             ));
         }
         return Outcome::Allowed;

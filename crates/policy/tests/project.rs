@@ -170,8 +170,8 @@ fn denied_addopts_refuse_the_run_naming_the_file_the_item_and_what_would_allow_i
         ),
         (
             "pytest.ini",
-            "[pytest]\naddopts = -p no:junitxml\n",
-            "`-p no:junitxml`",
+            "[pytest]\naddopts = -p no:terminal\n",
+            "`-p no:terminal`",
             "depends on",
         ),
         (

@@ -90,7 +90,7 @@ fn evidence(results: &[(&str, TestOutcome)], secs: f64) -> RunEvidence {
         counts,
         tests,
         tests_omitted: 0,
-        results_source: ResultsSource::Junit,
+        results_source: ResultsSource::Records,
         collection_errors: vec![],
         diagnostics: vec![],
         stdout: report::empty_stream(),

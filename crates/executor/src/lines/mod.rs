@@ -2,7 +2,7 @@
 //!
 //! [`LineParser`] reads the whole standard output of `pytest -v -rap` (or `-rA`) line by line
 //! (each line bounded by [`MAX_LINE_BYTES`]; longer lines are cut for parsing only) and keeps
-//! what Warden needs when there is no JUnit report, or to cross-check one: the per-test
+//! what Warden needs when there are no results records, or to cross-check them: the per-test
 //! results of the `-v` progress lines and the short test summary, the final counts line,
 //! collection errors, the reason for an interruption, and the test that has started but not
 //! finished (the test that was running when a deadline hit).
@@ -16,8 +16,8 @@
 //! It is section-aware: result lines count only in the progress section (after `test session
 //! starts`) and in the short test summary, so a test's captured output, which pytest prints in
 //! the `FAILURES`/`PASSES` sections, cannot pose as a result. A test that writes to the terminal
-//! with capture disabled can still print anything; the JUnit report, which never contains test
-//! output, is therefore Warden's primary source of per-test results.
+//! with capture disabled can still print anything; the results records, which never contain test
+//! output, are therefore Warden's primary source of per-test results.
 //!
 //! ```
 //! use warden_executor::lines::LineParser;
@@ -64,7 +64,7 @@ pub const MAX_LINE_BYTES: usize = 8 * 1024;
 pub(crate) const MAX_TEST_RECORDS: usize = 100_000;
 
 /// Per-run bound on the bytes of node ids and messages kept in test records, by the stream's
-/// parser, by the JUnit reader, and in the merged results: a test can print (or write into
+/// parser, by the records' reader, and in the merged results: a test can print (or write into
 /// the report) any number of distinct long node ids, and the record count alone would let
 /// 100 000 of them of 8 KiB each through. Further tests are only counted, as past
 /// [`MAX_TEST_RECORDS`]. 4 MiB keeps some 28 000 tests with node ids of 80 bytes (their counts
