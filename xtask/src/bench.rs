@@ -154,7 +154,7 @@ pub(crate) fn run(root: &Utf8Path, args: &BenchArgs) -> Result<(), BenchError> {
 
     println!("==> overhead: 2,000 tests, {} rounds", plan.many_tests);
     let many = contenders.overhead(dir, "many", &suite(20, 50, 50), 2_000, plan.many_tests)?;
-    let stream_path = out_dir.join("pytest-2000-v-rap.txt");
+    let stream_path = out_dir.join("pytest-2000-v-ra.txt");
     fs::write(&stream_path, &many.bare_stdout).map_err(io_error(format!("write {stream_path}")))?;
     println!("==> overhead: 1 test, {} rounds", plan.one_test);
     let one = contenders.overhead(dir, "one", &suite(1, 1, 0), 1, plan.one_test)?;
@@ -1200,7 +1200,7 @@ impl Report {
         let share_std = parse / std;
         let _ = writeln!(
             out,
-            "| Parser: the recorded `-v -rap` output of the 2,000-test run ({} KiB) repeated to \
+            "| Parser: the recorded `-v -ra` output of the 2,000-test run ({} KiB) repeated to \
              {STREAM_MIB} MiB | {} [{}–{}] | floors: `memchr` line walk {}, std line count {} \
              | {:.0}% of the `memchr` floor, {:.0}% of the std floor | ≥ 1 GB/s and ≥ 30% of \
              the floor | {} (1 GB/s); {} (`memchr` floor); {} (std floor) |",

@@ -4,7 +4,7 @@
 //!
 //! The `stream_*` group sets the parser beside two floors on the same bytes: finding every
 //! line with `memchr` (SIMD) and touching it, the least any line-oriented reader does, and a
-//! plain line count with the standard library (`split` on `\n`, then `count`). The stream is a recorded `pytest -v -rA` run when `WARDEN_BENCH_STREAM` names a file (`cargo xtask
+//! plain line count with the standard library (`split` on `\n`, then `count`). The stream is a recorded `pytest -v -ra` run when `WARDEN_BENCH_STREAM` names a file (`cargo xtask
 //! bench` records one from a real 2,000-test run), repeated to at least
 //! `WARDEN_BENCH_STREAM_MIB` MiB (default 128); without it, the synthetic session below.
 

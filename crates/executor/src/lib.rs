@@ -14,7 +14,7 @@
 //!   `--config-file` and `--confcutdir` (configuration and conftests come from inside the root
 //!   only), `-p no:cacheprovider`, `-o addopts=` (a project's ini cannot smuggle in options the
 //!   policy refuses; the `addopts` items the policy checked and kept are passed explicitly,
-//!   first, where pytest itself would put them), `--color=no -rap -v`,
+//!   first, where pytest itself would put them), `--color=no -ra -v`,
 //!   then `--` and the targets. The environment is an allowlist (`PATH`, `HOME`, `LANG`, `LC_*`,
 //!   `TMPDIR`, the policy's `env_allow`); names that inject code or options (`PYTHON*`,
 //!   `PYTEST_*`, `LD_*`, ...) never pass, and no bytecode is written into the tree: with

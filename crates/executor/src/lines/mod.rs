@@ -1,6 +1,6 @@
 //! Streaming parsers for pytest's terminal output, fed chunk by chunk as the process writes.
 //!
-//! [`LineParser`] reads the whole standard output of `pytest -v -rap` (or `-rA`) line by line
+//! [`LineParser`] reads the whole standard output of `pytest -v -ra` (or `-rap`, `-rA`) line by line
 //! (each line bounded by [`MAX_LINE_BYTES`]; longer lines are cut for parsing only) and keeps
 //! what Warden needs when there are no results records, or to cross-check them: the per-test
 //! results of the `-v` progress lines and the short test summary, the final counts line,
@@ -125,7 +125,7 @@ enum Section {
     Other,
 }
 
-/// Streaming parser of `pytest -v -rap` standard output. See the [module docs](self).
+/// Streaming parser of `pytest -v -ra` standard output. See the [module docs](self).
 #[derive(Debug)]
 pub struct LineParser {
     splitter: LineSplitter,
