@@ -97,3 +97,35 @@ fn a_test_that_passes_after_code_changed_is_no_flake_and_the_context_says_why() 
     }
     assert!(!suggestion.contains("every attempt"), "{suggestion}");
 }
+
+/// A passing test whose process, as it exits, writes a module into the tree.
+const WRITES_AS_IT_EXITS: &str = r#"import atexit, pathlib
+
+
+def write():
+    (pathlib.Path(__file__).parent / "late.py").write_text("LATE = True\n")
+
+
+atexit.register(write)
+
+
+def test_passes():
+    pass
+"#;
+
+#[test]
+fn a_file_written_as_the_run_s_last_process_exits_is_in_the_fingerprint_after_it() {
+    // One attempt, no reruns: the fingerprint after it is taken as soon as the run's
+    // processes are gone, while Warden still reads what they left. It must see the tree as
+    // they left it.
+    let fixture = Fixture::named("passing");
+    fixture.write("runtime/tests/test_late.py", WRITES_AS_IT_EXITS);
+    let out = verify_json(fixture.root(), &["runtime/tests/test_late.py"]);
+    assert_eq!(out.code, Some(0), "{}{}", out.stdout, out.stderr);
+    let doc = out.json();
+    assert_eq!(doc["status"], "passed");
+    assert_eq!(doc["attempts"].as_array().map(Vec::len), Some(1), "{doc}");
+    assert!(fixture.root().join("runtime/tests/late.py").exists());
+    // The tree changed during the verification: it gets no fingerprint.
+    assert!(doc["fingerprint"].is_null(), "{}", doc["fingerprint"]);
+}

@@ -31,7 +31,9 @@
 //!    when the policy refuses the narrowed rerun. A rerun the budget cannot pay for is skipped,
 //!    and a rerun that ends other than passed or failed stops the reruns. Every skip is a note
 //!    ([`Verification::notes`]) and a log event, never a failure.
-//! 6. **Same code.** The tree is fingerprinted again after the last attempt. If it changed, the
+//! 6. **Same code.** The tree is fingerprinted again after the last attempt (when that is the
+//!    first, as soon as its processes are gone, while the run reads what they left). If it
+//!    changed, the
 //!    tests did not all see one tree: the report's fingerprint is `null` (so neither history
 //!    nor this record can prove a flake later). If only files that are neither code nor
 //!    configuration changed (state the tests wrote, see [`changes`]), the
@@ -394,13 +396,28 @@ impl Mission {
 
         let options = self.fingerprint_options();
         let (key, gate) = StartGate::closed();
+        let (gate, ended) = gate.watched();
         let root = self.root.clone();
         let fingerprinting = async {
             let taken = take_fingerprint(&root, &options).await;
             key.open();
             taken
         };
-        let (taken, first) = tokio::join!(fingerprinting, self.run_gated(&auth, deadline, gate));
+        // Once the first attempt's processes are gone the tree is what its tests left: the
+        // fingerprint after it is taken while the run still reads its results, and used when
+        // no rerun follows.
+        let fingerprinting_after = async {
+            if ended.wait().await {
+                Some(take_fingerprint(&root, &options).await)
+            } else {
+                None
+            }
+        };
+        let (taken, first, after_first) = tokio::join!(
+            fingerprinting,
+            self.run_gated(&auth, deadline, gate),
+            fingerprinting_after
+        );
         let before = fingerprinted(taken, &mut notes);
         let mut attempts = vec![first];
         // Results from outside the scope (a link made and removed during the run) are a
@@ -424,7 +441,11 @@ impl Mission {
             // Without a first fingerprint there were no reruns: nothing to tie to one code.
             None => (None, TreeChange::Unchanged),
             Some((before, before_files)) => {
-                match fingerprinted(take_fingerprint(&self.root, &options).await, &mut notes) {
+                let after = match after_first.filter(|_| !reran) {
+                    Some(taken) => taken,
+                    None => take_fingerprint(&self.root, &options).await,
+                };
+                match fingerprinted(after, &mut notes) {
                     Some((after, _)) if after == before => (Some(before), TreeChange::Unchanged),
                     Some((_, after_files)) => {
                         let tree = changes::tree_change(&before_files, &after_files);

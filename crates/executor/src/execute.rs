@@ -235,14 +235,10 @@ pub(crate) async fn execute(
     // Whatever descriptors Warden inherited from its caller stay with Warden.
     crate::hygiene::close_inherited_descriptors();
     // Unconfined, the interpreter is the first thing started: it waits for the gate here.
-    let gate = if confinement.is_none() {
-        if !gate.opened().await {
-            return called_off(argv, inv.deadline);
-        }
-        StartGate::open()
-    } else {
-        gate
-    };
+    let mut gate = gate;
+    if confinement.is_none() && !gate.opened().await {
+        return called_off(argv, inv.deadline);
+    }
     let mut child = match command.spawn() {
         Ok(child) => child,
         Err(e) => {
@@ -370,6 +366,8 @@ pub(crate) async fn execute(
     out.parser.finish();
     err.parser.finish();
     drop(child);
+    // Nothing of the run is left to change the tree; what follows is Warden's own work.
+    gate.ended();
     if let Some(lease) = lease {
         if let (Some(plan), Some(_)) = (sandbox, &notes) {
             crate::precompile::fill(&lease, inv, plan, scratch.open_wanted()).await;

@@ -25,31 +25,73 @@ pub(crate) fn called_off(argv: Vec<String>, deadline: Duration) -> RunEvidence {
 
 /// Holds a run's test code back until its [`GateKey`] opens it. A key dropped unopened
 /// calls the run off: nothing of the code under test starts.
+///
+/// A watched gate ([`StartGate::watched`]) also says when the run's processes are all gone,
+/// before the run's own work on what they left (compiling, reading the results, cleaning
+/// up) is done: the tree cannot change under the run any more, so the caller can fingerprint
+/// it meanwhile.
 #[derive(Debug)]
-pub struct StartGate(Option<oneshot::Receiver<()>>);
+pub struct StartGate {
+    key: Option<oneshot::Receiver<()>>,
+    ended: Option<oneshot::Sender<()>>,
+}
 
 /// Opens its [`StartGate`].
 #[derive(Debug)]
 pub struct GateKey(oneshot::Sender<()>);
 
+/// Says when the run of a watched [`StartGate`] has no process left.
+#[derive(Debug)]
+pub struct RunEnded(oneshot::Receiver<()>);
+
 impl StartGate {
     /// A closed gate and the key that opens it.
     pub fn closed() -> (GateKey, StartGate) {
         let (key, gate) = oneshot::channel();
-        (GateKey(key), StartGate(Some(gate)))
+        let gate = StartGate {
+            key: Some(gate),
+            ended: None,
+        };
+        (GateKey(key), gate)
     }
 
     /// A gate that is already open: the run starts as soon as it is ready.
     pub fn open() -> StartGate {
-        StartGate(None)
+        StartGate {
+            key: None,
+            ended: None,
+        }
+    }
+
+    /// This gate, watched: the [`RunEnded`] resolves once the run's processes are gone.
+    pub fn watched(mut self) -> (StartGate, RunEnded) {
+        let (ended, watch) = oneshot::channel();
+        self.ended = Some(ended);
+        (self, RunEnded(watch))
     }
 
     /// Waits for the key; `false` if it was dropped unopened.
-    pub(crate) async fn opened(self) -> bool {
-        match self.0 {
+    pub(crate) async fn opened(&mut self) -> bool {
+        match self.key.take() {
             None => true,
             Some(gate) => gate.await.is_ok(),
         }
+    }
+
+    /// Every process of the run is gone (waited for, or killed and reaped).
+    pub(crate) fn ended(&mut self) {
+        if let Some(ended) = self.ended.take() {
+            // Nobody may be watching any more.
+            let _ = ended.send(());
+        }
+    }
+}
+
+impl RunEnded {
+    /// Waits until the run's processes are gone: `true`, or `false` when the run ended
+    /// without saying so (it never started, or its runner does not tell).
+    pub async fn wait(self) -> bool {
+        self.0.await.is_ok()
     }
 }
 
@@ -68,11 +110,22 @@ mod tests {
     #[tokio::test]
     async fn a_gate_opens_with_its_key_and_stays_shut_without_it() {
         assert!(StartGate::open().opened().await);
-        let (key, gate) = StartGate::closed();
+        let (key, mut gate) = StartGate::closed();
         key.open();
         assert!(gate.opened().await);
-        let (key, gate) = StartGate::closed();
+        let (key, mut gate) = StartGate::closed();
         drop(key);
         assert!(!gate.opened().await);
+    }
+
+    #[tokio::test]
+    async fn a_watched_gate_says_when_the_run_ended_and_only_then() {
+        let (mut gate, ended) = StartGate::open().watched();
+        gate.ended();
+        assert!(ended.wait().await);
+        // Dropped without a word (the run never started): no claim that it ended.
+        let (gate, ended) = StartGate::open().watched();
+        drop(gate);
+        assert!(!ended.wait().await);
     }
 }

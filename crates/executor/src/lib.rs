@@ -97,7 +97,7 @@ mod scratch;
 
 pub use budget::{BudgetExhausted, MissionBudget};
 pub use evidence::{CollectionError, LeakedProcess, ResultsSource, RunEvidence, RunOutcome};
-pub use gate::{GateKey, StartGate};
+pub use gate::{GateKey, RunEnded, StartGate};
 pub use hygiene::{close_inherited_descriptors, harden_process};
 pub use interpreter::{DEFAULT_PYTHON, PYTHON_ENV_VAR};
 pub use progress::Progress;

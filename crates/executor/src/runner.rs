@@ -36,17 +36,20 @@ pub trait Runner: Send + Sync {
     /// opens: what the run does first (preparing its sandbox, checking the bytecode cache) may
     /// overlap with the caller's own work before the tests, such as fingerprinting the tree.
     /// The deadline counts from the gate's opening. A gate whose key is dropped unopened calls
-    /// the run off. The default waits for the gate, then runs.
+    /// the run off. A watched gate is told when the run's processes are gone. The default
+    /// waits for the gate, then runs, and tells a watched gate when the run has returned.
     async fn run_gated(
         &self,
         auth: &Authorized,
         deadline: Duration,
-        gate: StartGate,
+        mut gate: StartGate,
     ) -> RunEvidence {
         if !gate.opened().await {
             return called_off(Vec::new(), deadline);
         }
-        self.run(auth, deadline).await
+        let evidence = self.run(auth, deadline).await;
+        gate.ended();
+        evidence
     }
 
     /// The interpreter a run of `auth` uses and why, for the report; `None` when the runner
