@@ -33,10 +33,9 @@
 //!    ([`Verification::notes`]) and a log event, never a failure.
 //! 6. **Same code.** The tree is fingerprinted again after the last attempt (when that is the
 //!    first, as soon as its processes are gone, while the run reads what they left). If it
-//!    changed, the
-//!    tests did not all see one tree: the report's fingerprint is `null` (so neither history
-//!    nor this record can prove a flake later). If only files that are neither code nor
-//!    configuration changed (state the tests wrote, see [`changes`]), the
+//!    changed, the tests did not all see one tree: the report's fingerprint is `null` (so
+//!    neither history nor this record can prove a flake later). If only files that are
+//!    neither code nor configuration changed (state the tests wrote, see [`changes`]), the
 //!    reruns still ran the same code and their passes are flakes, whose retry context names
 //!    the files; if code or configuration changed, rerun passes are not flake evidence, and the
 //!    retry context says that a test passed only on other code.

@@ -366,8 +366,11 @@ pub(crate) async fn execute(
     out.parser.finish();
     err.parser.finish();
     drop(child);
-    // Nothing of the run is left to change the tree; what follows is Warden's own work.
-    gate.ended();
+    // Nothing of the run is left to change the tree; what follows is Warden's own work. Not
+    // said while something Warden could not reach still holds the pipes.
+    if output_complete {
+        gate.ended();
+    }
     if let Some(lease) = lease {
         if let (Some(plan), Some(_)) = (sandbox, &notes) {
             crate::precompile::fill(&lease, inv, plan, scratch.open_wanted()).await;
