@@ -131,7 +131,14 @@ pub(crate) fn parse_until(
     let mut records = Records::default();
     let mut line = Vec::new();
     let mut ended = false;
-    let mut sound = true;
+    // The first thing wrong with the file, and how many lines were: said once, at the end, so
+    // a file of garbage cannot flood the log.
+    let mut flawed: Option<String> = None;
+    let mut flaws = 0u64;
+    let mut flaw = |what: String| {
+        flaws += 1;
+        flawed.get_or_insert(what);
+    };
     let mut lines = 0u32;
     loop {
         lines = lines.wrapping_add(1);
@@ -139,53 +146,44 @@ pub(crate) fn parse_until(
             && let Some(deadline) = deadline
             && Instant::now() >= deadline
         {
-            tracing::warn!(
-                "reading the results records ran past their deadline; using what was read"
-            );
-            sound = false;
+            flaw("reading them ran past their deadline".to_owned());
             break;
         }
         line.clear();
         match read_line(&mut source, &mut line) {
             Ok(LineRead::Eof) => break,
             Ok(LineRead::TooLong) => {
-                tracing::warn!(
-                    limit = MAX_LINE_BYTES,
-                    "a results record is too long; skipped"
-                );
-                sound = false;
+                flaw(format!("a line is longer than {MAX_LINE_BYTES} bytes"));
                 continue;
             }
             Ok(LineRead::Line) => {}
             Err(e) => {
-                tracing::warn!(error = %e, "the results records could not be read to their end");
-                sound = false;
+                flaw(format!("they could not be read to their end: {e}"));
                 break;
             }
         }
-        let parsed = match serde_json::from_slice::<Line>(&line) {
-            Ok(parsed) if !ended => parsed,
-            Ok(_) => {
-                tracing::warn!("the results records go on after the session's end");
-                sound = false;
-                continue;
+        match serde_json::from_slice::<Line>(&line) {
+            Ok(_) if ended => flaw("they go on after the session's end".to_owned()),
+            Ok(parsed) if parsed.end.is_some() => ended = true,
+            Ok(parsed) => {
+                if !records.apply(parsed, root) {
+                    flaw("a record is not one Warden's plugin writes".to_owned());
+                }
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "a results record is malformed; skipped");
-                sound = false;
-                continue;
-            }
-        };
-        if parsed.end.is_some() {
-            ended = true;
-        } else if !records.apply(parsed, root) {
-            sound = false;
+            Err(e) => flaw(format!("a record is malformed: {e}")),
         }
     }
     for case in &mut records.cases {
         case.duration_ms = seconds_to_ms(case.seconds);
     }
-    records.complete = sound && ended;
+    if let Some(first) = &flawed {
+        tracing::warn!(
+            lines = flaws,
+            first = %first,
+            "the results records are not sound; using what was read"
+        );
+    }
+    records.complete = flaws == 0 && ended;
     records
 }
 
