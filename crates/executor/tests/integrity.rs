@@ -73,6 +73,23 @@ async fn records_forged_to_look_complete_do_not_make_an_early_exit_a_pass() {
 }
 
 #[tokio::test]
+async fn a_conftest_that_closes_the_records_descriptor_does_not_make_a_pass() {
+    // The descriptor is found through /proc and closed, then a file of the test's own takes
+    // its number: the plugin's later writes fail or land in that file, never in the records.
+    let conftest = "import os\n\ndef pytest_collection_finish(session):\n    for fd in os.listdir('/proc/self/fd'):\n        try:\n            target = os.readlink('/proc/self/fd/' + fd)\n        except OSError:\n            continue\n        if target.endswith('records.jsonl'):\n            os.close(int(fd))\n            os.open(os.devnull, os.O_WRONLY)\n";
+    let (_p, ev) = run_files(&[
+        ("runtime/tests/conftest.py", conftest),
+        ("runtime/tests/test_six.py", &six_tests("pass")),
+    ])
+    .await;
+    assert_eq!(ev.exit_code, Some(0));
+    assert_interrupted(
+        &ev,
+        "with 6 of 6 collected tests reported; an incomplete report",
+    );
+}
+
+#[tokio::test]
 async fn a_conftest_that_unregisters_warden_s_plugin_does_not_make_a_pass() {
     // pytest registers the plugin under no name (no `-p no:NAME` reaches it), but a conftest
     // can still find it among the plugins and take it out: then there are no records.
