@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::{Files, Project, plant, runner};
+use support::{Files, Project, RECORDS_PATH_PY, plant, runner};
 use warden_executor::{RunEvidence, RunOutcome, Runner};
 use warden_governance_api::Root;
 
@@ -37,6 +37,18 @@ fn six_tests(body: &str) -> String {
     text
 }
 
+/// Six passing tests under `conftest`: pytest exits 0, yet the run must be interrupted, with a
+/// diagnostic containing `expected`.
+async fn six_passing_tests_under(conftest: &str, expected: &str) {
+    let (_p, ev) = run_files(&[
+        ("runtime/tests/conftest.py", conftest),
+        ("runtime/tests/test_six.py", &six_tests("pass")),
+    ])
+    .await;
+    assert_eq!(ev.exit_code, Some(0));
+    assert_interrupted(&ev, expected);
+}
+
 fn assert_interrupted(ev: &RunEvidence, expected: &str) {
     assert_eq!(ev.outcome, RunOutcome::Interrupted, "{ev:#?}");
     assert!(
@@ -62,8 +74,10 @@ async fn a_test_that_exits_0_after_one_of_six_is_interrupted_not_passed() {
 async fn records_forged_to_look_complete_do_not_make_an_early_exit_a_pass() {
     // The test writes the session's end into the records and leaves: the records look
     // complete, but pytest's output does not.
-    let forge = "path = open('/proc/self/cmdline', 'rb').read().split(b'\\0')[4]; f = open(path, 'a'); f.write('{\"end\": 0}\\n'); f.close(); os._exit(0)";
-    let tests = six_tests(forge);
+    let forge = format!(
+        "path = {RECORDS_PATH_PY}; f = open(path, 'a'); f.write('{{\"end\": 0}}\\n'); f.close(); os._exit(0)"
+    );
+    let tests = six_tests(&forge);
     let (_p, ev) = run_files(&[("runtime/tests/test_six.py", &tests)]).await;
     assert_eq!(ev.exit_code, Some(0));
     assert_interrupted(
@@ -77,16 +91,11 @@ async fn a_conftest_that_closes_the_records_descriptor_does_not_make_a_pass() {
     // The descriptor is found through /proc and closed, then a file of the test's own takes
     // its number: the plugin's later writes fail or land in that file, never in the records.
     let conftest = "import os\n\ndef pytest_collection_finish(session):\n    for fd in os.listdir('/proc/self/fd'):\n        try:\n            target = os.readlink('/proc/self/fd/' + fd)\n        except OSError:\n            continue\n        if target.endswith('records.jsonl'):\n            os.close(int(fd))\n            os.open(os.devnull, os.O_WRONLY)\n";
-    let (_p, ev) = run_files(&[
-        ("runtime/tests/conftest.py", conftest),
-        ("runtime/tests/test_six.py", &six_tests("pass")),
-    ])
-    .await;
-    assert_eq!(ev.exit_code, Some(0));
-    assert_interrupted(
-        &ev,
+    six_passing_tests_under(
+        conftest,
         "with 6 of 6 collected tests reported; an incomplete report",
-    );
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -94,16 +103,11 @@ async fn a_conftest_that_unregisters_warden_s_plugin_does_not_make_a_pass() {
     // pytest registers the plugin under no name (no `-p no:NAME` reaches it), but a conftest
     // can still find it among the plugins and take it out: then there are no records.
     let conftest = "def pytest_configure(config):\n    for plugin in list(config.pluginmanager.get_plugins()):\n        if hasattr(plugin, 'pytest_runtest_logreport') and type(plugin).__module__ == '__main__':\n            config.pluginmanager.unregister(plugin)\n";
-    let (_p, ev) = run_files(&[
-        ("runtime/tests/conftest.py", conftest),
-        ("runtime/tests/test_six.py", &six_tests("pass")),
-    ])
-    .await;
-    assert_eq!(ev.exit_code, Some(0));
-    assert_interrupted(
-        &ev,
+    six_passing_tests_under(
+        conftest,
         "with 6 of 6 collected tests reported; an incomplete report",
-    );
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -172,15 +176,9 @@ async fn sys_exit_0_from_a_plugin_hook_is_not_a_pass() {
 async fn a_deleted_report_is_not_a_pass() {
     // Every test passes and pytest prints its counts, but the records Warden reads are
     // removed at the very end (their path follows Warden's program on the command line).
-    let conftest = "import os\n\ndef pytest_unconfigure(config):\n    path = open('/proc/self/cmdline', 'rb').read().split(b'\\0')[4]\n    os.remove(path)\n";
-    let tests = six_tests("pass");
-    let (_p, ev) = run_files(&[
-        ("runtime/tests/conftest.py", conftest),
-        ("runtime/tests/test_six.py", &tests),
-    ])
-    .await;
-    assert_eq!(ev.exit_code, Some(0));
-    assert_interrupted(&ev, "with 6 of 6 collected tests reported; no report");
+    let conftest =
+        format!("import os\n\ndef pytest_unconfigure(config):\n    os.remove({RECORDS_PATH_PY})\n");
+    six_passing_tests_under(&conftest, "with 6 of 6 collected tests reported; no report").await;
 }
 
 #[tokio::test]

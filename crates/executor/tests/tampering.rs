@@ -11,7 +11,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use support::{Project, plant, runner};
+use support::{Project, RECORDS_PATH_PY, plant, runner};
 use warden_executor::{PytestRunner, RunEvidence, Runner};
 use warden_governance_api::Root;
 
@@ -21,7 +21,7 @@ fn tampering_tests(swap: &str) -> String {
     format!(
         r#"import atexit, os, sys
 
-REPORT = open("/proc/self/cmdline", "rb").read().split(b"\0")[4].decode()
+REPORT = {RECORDS_PATH_PY}.decode()
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUTSIDE = open(os.path.join(HERE, "outside.txt")).read().strip()
 

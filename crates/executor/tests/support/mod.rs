@@ -13,6 +13,11 @@ use warden_governance_api::{Authorized, Policy, Root, ToolRequest, Verdict};
 
 pub(crate) use warden_e2e::processes_mentioning;
 
+/// A Python expression for the path of the run's results records, as the code under test can
+/// find it: the argument after Warden's program on the interpreter's command line (`python
+/// -P -c BOOTSTRAP RECORDS ...`; the bootstrap takes it off `sys.argv`, not off `/proc`).
+pub(crate) const RECORDS_PATH_PY: &str = "open('/proc/self/cmdline', 'rb').read().split(b'\\0')[4]";
+
 /// The Python with pytest the tests use (`WARDEN_PYTHON`, else the workspace's virtualenv,
 /// else `python3`), as the runner is given it.
 pub(crate) fn python() -> String {
