@@ -3,11 +3,15 @@
 //! It builds `warden` in release mode, generates fixture projects in a temporary directory, and
 //! runs every comparison from this one process, alternating the contenders round by round so
 //! that drift in the machine's load hits both alike. Figures are medians, with the spread
-//! (lowest to highest) in brackets.
+//! (lowest to highest) in brackets. The overhead rows give a 95 % interval for their median
+//! ([`stats`]) and say a target is met only when the whole interval is within it (missed when
+//! the whole interval is beyond it, unresolved otherwise), beside a control: bare pytest
+//! against itself on a second copy, whose difference from 1 is this machine's noise.
 //!
 //! 1. **Overhead**: `warden verify --no-ledger --json` against bare `python -m pytest` with the
 //!    command line Warden itself used (read from Warden's debug log; only the project directory
-//!    and the results records' path differ), on 2,000 tests and on one. Each contender has its own
+//!    and the results records' path differ), on 2,000 tests and on one, and against the control
+//!    (the same bare command in a copy of its own). Each contender has its own
 //!    copy of the project: the bare one keeps pytest's bytecode caches as a user's repeated runs
 //!    would, Warden's never gets any (Warden's runs write no bytecode into the tree), so the
 //!    cost of that choice is counted as Warden's.
@@ -48,6 +52,9 @@ use crate::venv::{self, VenvError};
 
 mod mcp;
 mod sandbox;
+mod stats;
+
+pub(crate) use stats::{Interval, Verdict, median, median_interval, spread};
 
 /// Sizes of output a test prints in the memory comparison, in MiB.
 const FLOOD_MIB: [u64; 3] = [2, 20, 200];
@@ -71,6 +78,13 @@ pub(crate) struct BenchArgs {
     /// Fewer rounds and shorter criterion runs: a smoke test of the bench, not figures to quote.
     #[arg(long)]
     quick: bool,
+    /// Rounds of the 2,000-test overhead comparison (each runs all four contenders), instead
+    /// of the plan's. More rounds narrow the 95 % interval, roughly as one over their root.
+    #[arg(long, value_name = "N")]
+    many_rounds: Option<usize>,
+    /// Rounds of the one-test overhead comparison, instead of the plan's.
+    #[arg(long, value_name = "N")]
+    one_rounds: Option<usize>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -120,8 +134,8 @@ impl Plan {
             }
         } else {
             Plan {
-                many_tests: 9,
-                one_test: 61,
+                many_tests: 31,
+                one_test: 101,
                 memory: 3,
                 kill: 3,
                 mcp: 61,
@@ -134,7 +148,9 @@ impl Plan {
 
 /// Runs every comparison for the workspace at `root` and prints the table.
 pub(crate) fn run(root: &Utf8Path, args: &BenchArgs) -> Result<(), BenchError> {
-    let plan = Plan::new(args.quick);
+    let mut plan = Plan::new(args.quick);
+    plan.many_tests = args.many_rounds.unwrap_or(plan.many_tests);
+    plan.one_test = args.one_rounds.unwrap_or(plan.one_test);
     let python = venv::ensure(root)?;
     let warden = build_warden(root)?;
     let out_dir = root.join("target").join("bench");
@@ -571,6 +587,9 @@ struct Overhead {
     bare: Vec<Duration>,
     /// Bare pytest in Warden's environment.
     bare_same_env: Vec<Duration>,
+    /// Bare pytest again, as `bare` on a copy of its own: the control. What separates it from
+    /// `bare` is the machine's noise alone, so its ratio says what the rounds can resolve.
+    control: Vec<Duration>,
     /// The bare command line (interpreter first).
     bare_argv: Vec<String>,
     /// The bare command as shown in the table, without this run's temporary paths.
@@ -694,27 +713,31 @@ impl Contenders<'_> {
         let warden_root = dir.join(format!("{name}-warden"));
         let bare_root = dir.join(format!("{name}-bare"));
         let same_env_root = dir.join(format!("{name}-bare-warden-env"));
-        for root in [&warden_root, &bare_root, &same_env_root] {
+        let control_root = dir.join(format!("{name}-bare-control"));
+        for root in [&warden_root, &bare_root, &same_env_root, &control_root] {
             write_project(root, project)?;
         }
         let report = dir.join(format!("{name}-bare-records.jsonl"));
         let warden_argv = self.warden_argv(&warden_root, passed)?;
         let argv = bare_argv(&warden_argv, &warden_root, &bare_root, &report)?;
         let same_env_argv = bare_argv(&warden_argv, &warden_root, &same_env_root, &report)?;
+        let control_argv = bare_argv(&warden_argv, &warden_root, &control_root, &report)?;
         // Warm-up: the default-environment copy gets its bytecode caches here.
         let mut bare_stdout = self.run_bare(&argv, &bare_root, BareEnv::Default)?.stdout;
         self.run_bare(&same_env_argv, &same_env_root, BareEnv::Warden)?;
+        self.run_bare(&control_argv, &control_root, BareEnv::Default)?;
         let mut result = Overhead {
             warden: Vec::new(),
             bare: Vec::new(),
             bare_same_env: Vec::new(),
+            control: Vec::new(),
             bare_shown: shown(&argv, &bare_root, &report),
             bare_argv: argv,
             bare_stdout: Vec::new(),
         };
         for round in 0..rounds {
-            for turn in 0..3 {
-                match (round + turn) % 3 {
+            for turn in 0..4 {
+                match (round + turn) % 4 {
                     0 => {
                         let done = self.run_warden(&warden_root, passed, false)?;
                         result.warden.push(done.elapsed);
@@ -725,10 +748,14 @@ impl Contenders<'_> {
                         result.bare.push(done.elapsed);
                         bare_stdout = done.stdout;
                     }
-                    _ => {
+                    2 => {
                         let done =
                             self.run_bare(&same_env_argv, &same_env_root, BareEnv::Warden)?;
                         result.bare_same_env.push(done.elapsed);
+                    }
+                    _ => {
+                        let done = self.run_bare(&control_argv, &control_root, BareEnv::Default)?;
+                        result.control.push(done.elapsed);
                     }
                 }
             }
@@ -983,23 +1010,6 @@ fn parser_bench(
     })
 }
 
-/// The median of `values` (the mean of the middle two for an even count).
-pub(crate) fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    match sorted.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => sorted[n / 2],
-        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
-    }
-}
-
-pub(crate) fn spread(values: &[f64]) -> (f64, f64) {
-    let low = values.iter().copied().fold(f64::INFINITY, f64::min);
-    let high = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    (low, high)
-}
-
 fn seconds(durations: &[Duration]) -> Vec<f64> {
     durations.iter().map(Duration::as_secs_f64).collect()
 }
@@ -1092,54 +1102,57 @@ impl Report {
             let warden = seconds(&overhead.warden);
             let bare = seconds(&overhead.bare);
             let same_env = seconds(&overhead.bare_same_env);
-            // Paired by round, so that a slow moment weighs on both sides of one comparison.
-            let ratio = |base: &[f64]| {
-                median(
-                    &warden
-                        .iter()
-                        .zip(base)
-                        .map(|(w, b)| w / b)
-                        .collect::<Vec<_>>(),
-                )
+            let control = seconds(&overhead.control);
+            // Paired by round, so that a slow moment weighs on both sides of one comparison;
+            // the large run is compared by ratio, the small one (a fixed cost) by difference.
+            let paired = |a: &[f64], b: &[f64]| -> Vec<f64> {
+                a.iter()
+                    .zip(b)
+                    .map(|(a, b)| if many { a / b } else { (a - b) * 1e3 })
+                    .collect()
             };
-            let added = |base: &[f64]| {
-                median(
-                    &warden
-                        .iter()
-                        .zip(base)
-                        .map(|(w, b)| w - b)
-                        .collect::<Vec<_>>(),
-                )
+            let show = |v: f64| {
+                if many {
+                    format!("× {v:.3}")
+                } else {
+                    format!("{v:+.1} ms")
+                }
             };
-            let (result, target, met) = if many {
-                let (ratio, same) = (ratio(&bare), ratio(&same_env));
-                (
-                    format!("× {ratio:.3} (× {same:.3} against the same environment)"),
-                    "≤ × 1.03",
-                    ratio <= 1.03,
-                )
+            let with_interval = |values: &[f64]| match median_interval(values) {
+                Some(Interval { low, high, .. }) => format!(
+                    "{} (95 % interval {} to {})",
+                    show(median(values)),
+                    show(low),
+                    show(high)
+                ),
+                None => format!(
+                    "{} (too few rounds for a 95 % interval)",
+                    show(median(values))
+                ),
+            };
+            let against_bare = paired(&warden, &bare);
+            let (target, limit) = if many {
+                ("≤ × 1.03", 1.03)
             } else {
-                let (added, same) = (added(&bare), added(&same_env));
-                (
-                    format!(
-                        "{:+.1} ms ({:+.1} ms against the same environment)",
-                        added * 1e3,
-                        same * 1e3
-                    ),
-                    "≤ +15 ms",
-                    added <= 0.015,
-                )
+                ("≤ +15 ms", 15.0)
             };
+            let verdict = Verdict::of(median_interval(&against_bare), limit);
             let _ = writeln!(
                 out,
                 "| Overhead, {label} ({} rounds) | {} | bare pytest, same flags: {}; in \
-                 Warden's environment: {} | {result}, median of per-round {} | {target} | {} |",
+                 Warden's environment: {}; bare pytest again on its own copy (the control): {} \
+                 | {}, median of per-round {}; {} against the same environment; the control \
+                 against bare pytest: {} | {target} | {} |",
                 warden.len(),
                 time_with_spread(&warden),
                 time_with_spread(&bare),
                 time_with_spread(&same_env),
+                time_with_spread(&control),
+                with_interval(&against_bare),
                 if many { "ratios" } else { "differences" },
-                yes(met)
+                show(median(&paired(&warden, &same_env))),
+                with_interval(&paired(&control, &bare)),
+                verdict.cell()
             );
         }
     }
@@ -1268,11 +1281,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn medians_and_spreads() {
-        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
-        assert!(median(&[]).is_nan());
-        assert_eq!(spread(&[3.0, 1.0, 2.0]), (1.0, 3.0));
+    fn times_read_as_a_person_writes_them() {
         assert_eq!(time(1.234), "1.23 s");
         assert_eq!(time(0.0456), "46 ms");
     }
@@ -1377,9 +1386,10 @@ mod tests {
             per_iteration: Some(per),
         };
         let overhead = |warden: f64, bare: f64| Overhead {
-            warden: vec![ms(warden); 3],
-            bare: vec![ms(bare); 3],
-            bare_same_env: vec![ms(bare * 1.02); 3],
+            warden: vec![ms(warden); 9],
+            bare: vec![ms(bare); 9],
+            bare_same_env: vec![ms(bare * 1.02); 9],
+            control: vec![ms(bare); 9],
             bare_argv: vec!["/venv/bin/python".into(), "-m".into(), "pytest".into()],
             bare_shown: "python -m pytest".into(),
             bare_stdout: Vec::new(),
@@ -1441,15 +1451,17 @@ mod tests {
         assert!(good.contains("Test CPU, 2 cores, Linux 6.1; rustc 1.95.0; Python 3.11.7"));
         assert!(
             good.contains(
-                "| × 1.033 (× 1.013 against the same environment), median of per-round ratios \
-                 | ≤ × 1.03 | **no** |"
+                "| × 1.033 (95 % interval × 1.033 to × 1.033), median of per-round ratios; \
+                 × 1.013 against the same environment; the control against bare pytest: × 1.000 \
+                 (95 % interval × 1.000 to × 1.000) | ≤ × 1.03 | **no** |"
             ),
             "{good}"
         );
         assert!(
             good.contains(
-                "| +10.0 ms (+4.0 ms against the same environment), median of per-round \
-                 differences | ≤ +15 ms | yes |"
+                "| +10.0 ms (95 % interval +10.0 ms to +10.0 ms), median of per-round \
+                 differences; +4.0 ms against the same environment; the control against bare \
+                 pytest: +0.0 ms (95 % interval +0.0 ms to +0.0 ms) | ≤ +15 ms | yes |"
             ),
             "{good}"
         );
@@ -1490,12 +1502,40 @@ mod tests {
         );
 
         let bad = sample_report(320.0, 20 * 1024).markdown();
-        assert!(bad.contains("| +20.0 ms (+14.0 ms against the same environment), median"));
-        assert!(bad.contains("differences | ≤ +15 ms | **no** |"));
+        assert!(bad.contains("| +20.0 ms (95 % interval +20.0 ms to +20.0 ms), median"));
+        assert!(bad.contains(" | ≤ +15 ms | **no** |"), "{bad}");
         assert!(bad.contains("| 20.0 MiB | naive runner: 400.0 MiB |"));
         assert!(
             bad.contains("+12.0 MiB over the smallest | ≤ 16 MiB, flat | **no** |"),
             "{bad}"
+        );
+    }
+
+    #[test]
+    fn rounds_that_straddle_the_target_leave_it_unresolved() {
+        let mut report = sample_report(310.0, 8192);
+        // One test: differences from -5 ms to +35 ms, median +15 ms; with 9 rounds the 95 %
+        // interval runs from the 2nd smallest to the 2nd largest.
+        report.one.warden = (0..9)
+            .map(|i| Duration::from_secs_f64((295.0 + 5.0 * f64::from(i)) / 1e3))
+            .collect();
+        report.one.bare = vec![Duration::from_millis(300); 9];
+        let table = report.markdown();
+        assert!(
+            table.contains(
+                "| +15.0 ms (95 % interval +0.0 ms to +30.0 ms), median of per-round differences"
+            ),
+            "{table}"
+        );
+        assert!(
+            table.contains("| ≤ +15 ms | not resolved: the 95 % interval spans the target |"),
+            "{table}"
+        );
+        report.one.warden.truncate(5);
+        assert!(
+            report
+                .markdown()
+                .contains("(too few rounds for a 95 % interval)")
         );
     }
 }

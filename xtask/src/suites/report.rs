@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use super::{Outcome, SuitesArgs};
-use crate::bench::{Machine, median, time, time_with_spread};
+use crate::bench::{Machine, Verdict, median, median_interval, time, time_with_spread};
 
 /// Warden's time may be at most this multiple of bare pytest's.
 pub(crate) const TARGET_RATIO: f64 = 1.03;
@@ -16,7 +16,9 @@ pub(crate) fn markdown(machine: &Machine, outcomes: &[Outcome], args: &SuitesArg
         "one cold run of each (`--quick`: counts only, times not judged)".to_owned()
     } else {
         format!(
-            "one warm-up run of each, then {} alternating rounds (medians, spread in brackets)",
+            "one warm-up run of each, then {} alternating rounds (medians, spread in brackets; \
+             a time target is met when the 95 % interval of the median per-round ratio is \
+             within it, and open when it spans it or when fewer than 6 rounds give none)",
             args.rounds
         )
     };
@@ -100,14 +102,7 @@ fn row(out: &mut String, outcome: &Outcome, quick: bool) {
         .zip(&warden_secs)
         .map(|(b, w)| w / b)
         .collect();
-    let ratio = median(&ratios);
-    let met = if quick {
-        "—".to_owned()
-    } else if ratio <= TARGET_RATIO {
-        "yes".to_owned()
-    } else {
-        "**no**".to_owned()
-    };
+    let (ratio, met) = judged(&ratios, quick);
     let shown = |secs: &[f64]| {
         if secs.len() == 1 {
             time(secs[0])
@@ -117,7 +112,7 @@ fn row(out: &mut String, outcome: &Outcome, quick: bool) {
     };
     let _ = writeln!(
         out,
-        "| {} | `{}` | {} | {} | {} | {} | {} | {} | × {ratio:.3} | {met} |",
+        "| {} | `{}` | {} | {} | {} | {} | {} | {} | {ratio} | {met} |",
         p.label(),
         p.command(),
         bare.counts,
@@ -131,4 +126,46 @@ fn row(out: &mut String, outcome: &Outcome, quick: bool) {
         shown(&bare_secs),
         shown(&warden_secs),
     );
+}
+
+/// The "Warden / bare" and "≤ × 1.03" cells for per-round ratios. Met only when the median's
+/// whole 95 % interval is within the target: on a noisy machine a median of a few rounds under
+/// × 1.03 says little (fewer than 6 rounds give no such interval at all, and the verdict stays
+/// open).
+fn judged(ratios: &[f64], quick: bool) -> (String, String) {
+    let interval = median_interval(ratios);
+    let ratio = median(ratios);
+    let shown = match interval {
+        Some(i) => format!(
+            "× {ratio:.3} (95 % interval × {:.3} to × {:.3})",
+            i.low, i.high
+        ),
+        None => format!("× {ratio:.3}"),
+    };
+    let met = if quick {
+        "—"
+    } else {
+        Verdict::of(interval, TARGET_RATIO).cell()
+    };
+    (shown, met.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_time_verdict_needs_enough_rounds_on_one_side_of_the_target() {
+        let (shown, met) = judged(&[0.99, 1.0, 1.01], false);
+        assert_eq!(shown, "× 1.000");
+        assert_eq!(met, "not resolved: the 95 % interval spans the target");
+        let (shown, met) = judged(&[0.98, 0.99, 1.0, 1.01, 1.02, 1.0], false);
+        assert_eq!(shown, "× 1.000 (95 % interval × 0.980 to × 1.020)");
+        assert_eq!(met, "yes");
+        let (_, met) = judged(&[1.1, 1.2, 1.15, 1.12, 1.3, 1.05], false);
+        assert_eq!(met, "**no**");
+        let (_, met) = judged(&[0.9, 1.2, 1.0, 1.0, 1.0, 1.0], false);
+        assert_eq!(met, "not resolved: the 95 % interval spans the target");
+        assert_eq!(judged(&[1.5], true).1, "—");
+    }
 }
