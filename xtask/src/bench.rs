@@ -134,8 +134,8 @@ impl Plan {
             }
         } else {
             Plan {
-                many_tests: 31,
-                one_test: 101,
+                many_tests: 61,
+                one_test: 201,
                 memory: 3,
                 kill: 3,
                 mcp: 61,
@@ -1084,7 +1084,10 @@ impl Report {
              pytest) and in Warden's (the base variables, `PYTHONPYCACHEPREFIX` naming a \
              cache under `.warden/` as a plain prefix, without the checks Warden makes of it \
              before and after each run, and `PYTHONUNBUFFERED=1`). Every contender is warmed \
-             up once, so each round finds its bytecode cached. The naive runner is `xtask/bench/naive_runner.py` \
+             up once, so each round finds its bytecode cached. The control is the default \
+             environment's command again, on a copy of its own. Overhead intervals are 95 % \
+             intervals of the median per-round ratio or difference (order statistics); a \
+             target is met when the whole interval is within it. The naive runner is `xtask/bench/naive_runner.py` \
              (`subprocess.run(capture_output=True)`, then the last 50 KiB kept). The parser's \
              floors walk the same bytes: every line found with `memchr` (SIMD), and \
              `split(|b| *b == b'\\n').count()` from the standard library. Reproduce with \
